@@ -1,0 +1,81 @@
+"""aion: durable workflows as plain async Python.
+
+Every decision a workflow makes is recorded in an append-only event history
+and replayed deterministically, so workflows survive crashes, restarts and
+deploys. This package is the core: the event model, stores, the recorder and
+the plugin system. Plugins add SQL stores, the NATS transport and the CLI.
+"""
+
+from aion_core.errors import (
+    ActivityError,
+    AionError,
+    ApplicationError,
+    ChildWorkflowError,
+    ConfigurationError,
+    CorruptHistoryError,
+    HistoryFormatError,
+    NondeterminismError,
+    PayloadValidationError,
+    PluginError,
+    QueryError,
+    QueryHandlerFailed,
+    QueryRefused,
+    QueryReplyDropped,
+    QueryTimeout,
+    SequenceConflictError,
+    StoreError,
+    StoreUnavailableError,
+    UnknownQuery,
+    UnknownURLSchemeError,
+    WorkflowAlreadyStartedError,
+    WorkflowClosedError,
+    WorkflowFailureError,
+    WorkflowNotFoundError,
+)
+from aion_core.events import HISTORY_FORMAT_VERSION, Event, Payload, WorkflowStatus
+from aion_core.hookspecs import hookimpl
+from aion_core.plugins import Plugins, load_plugins
+from aion_core.recorder import Recorder, StoreRecorder
+from aion_core.retry import RetryPolicy
+from aion_core.store import EventStore, MemoryEventStore, WorkflowFilter, WorkflowRecord
+
+__all__ = [
+    "HISTORY_FORMAT_VERSION",
+    "ActivityError",
+    "AionError",
+    "ApplicationError",
+    "ChildWorkflowError",
+    "ConfigurationError",
+    "CorruptHistoryError",
+    "Event",
+    "EventStore",
+    "HistoryFormatError",
+    "MemoryEventStore",
+    "NondeterminismError",
+    "Payload",
+    "PayloadValidationError",
+    "PluginError",
+    "Plugins",
+    "QueryError",
+    "QueryHandlerFailed",
+    "QueryRefused",
+    "QueryReplyDropped",
+    "QueryTimeout",
+    "Recorder",
+    "RetryPolicy",
+    "SequenceConflictError",
+    "StoreError",
+    "StoreRecorder",
+    "StoreUnavailableError",
+    "UnknownQuery",
+    "UnknownURLSchemeError",
+    "WorkflowAlreadyStartedError",
+    "WorkflowClosedError",
+    "WorkflowFailureError",
+    "WorkflowFilter",
+    "WorkflowNotFoundError",
+    "WorkflowRecord",
+    "WorkflowStatus",
+    "hookimpl",
+    "load_plugins",
+]

@@ -1,0 +1,306 @@
+"""The plugin manager: one factory, environment switches, and a typed facade over the hooks.
+
+Plugins are found at start-up (never at import time) in the ``aion``
+entry-point group. Built-in pieces (the memory store, the in-process
+transport) register through the same hooks, by name, like any plugin.
+
+Environment switches:
+
+- ``AION_PLUGINS=a,b``: load only these entry-point plugins (empty: none).
+  Built-ins always load unless disabled.
+- ``AION_DISABLE_PLUGINS=a,b``: never load these, built-ins included.
+- ``AION_TRACE_PLUGINS=1``: print every hook call and its result to stderr.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any, TypeVar, cast
+
+import pluggy
+
+from aion_core import hookspecs
+from aion_core.codec import PayloadCodec
+from aion_core.errors import PluginError, UnknownURLSchemeError
+from aion_core.events import Event
+from aion_core.interceptors import ActivityInterceptor, WorkflowInterceptor
+from aion_core.recorder import Recorder
+from aion_core.store.protocol import EventStore
+from aion_core.transport import EngineHandle, EngineRuntime, QueryService
+from aion_core.urls import url_scheme
+
+__all__ = [
+    "ENV_DISABLE_PLUGINS",
+    "ENV_PLUGINS",
+    "ENV_TRACE_PLUGINS",
+    "PluginInfo",
+    "Plugins",
+    "create_plugin_manager",
+    "load_plugins",
+]
+
+ENV_PLUGINS = "AION_PLUGINS"
+ENV_DISABLE_PLUGINS = "AION_DISABLE_PLUGINS"
+ENV_TRACE_PLUGINS = "AION_TRACE_PLUGINS"
+
+_HOOK_PREFIX = "aion_"
+log = logging.getLogger("aion.plugins")
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class PluginInfo:
+    """One registered plugin, as `aion plugins` shows it."""
+
+    name: str
+    distribution: str | None
+    version: str | None
+    hooks: tuple[str, ...]
+    builtin: bool
+
+
+class _AionPluginManager(pluggy.PluginManager):
+    """Treats every ``aion_*`` function of a plugin as a hook implementation.
+
+    Marking with `hookimpl` is then needed only for options (wrapper=True,
+    tryfirst, ...), and a misspelt hook name is caught by `check_pending`
+    instead of being silently ignored.
+    """
+
+    def parse_hookimpl_opts(self, plugin: object, name: str) -> pluggy.HookimplOpts | None:
+        opts = super().parse_hookimpl_opts(plugin, name)
+        if opts is not None or not name.startswith(_HOOK_PREFIX):
+            return opts
+        method = getattr(plugin, name, None)
+        if not inspect.isroutine(method):
+            return None
+        return cast(
+            pluggy.HookimplOpts,
+            {
+                "wrapper": False,
+                "hookwrapper": False,
+                "optionalhook": False,
+                "tryfirst": False,
+                "trylast": False,
+                "specname": None,
+            },
+        )
+
+
+def _names(value: str | None) -> set[str] | None:
+    if value is None:
+        return None
+    return {name.strip() for name in value.split(",") if name.strip()}
+
+
+def _distribution(entry_point: EntryPoint) -> tuple[str | None, str | None]:
+    dist = entry_point.dist
+    return (dist.name, dist.version) if dist is not None else (None, None)
+
+
+def create_plugin_manager(
+    environ: Mapping[str, str] | None = None,
+    *,
+    entry_points_group: str = hookspecs.PROJECT_NAME,
+) -> tuple[pluggy.PluginManager, dict[str, tuple[str | None, str | None]]]:
+    """Build the plugin manager: hook specs, built-ins, then entry-point plugins.
+
+    Returns the manager and, for each entry-point plugin, its (distribution,
+    version). Most code wants `load_plugins`, which wraps both in `Plugins`.
+
+    Raises:
+        PluginError: A plugin failed to import, implements an unknown ``aion_*``
+            hook, or ``AION_PLUGINS`` names a plugin that is not installed.
+    """
+    from aion_core._builtin_plugins import BUILTIN_PLUGINS
+
+    env = os.environ if environ is None else environ
+    only = _names(env.get(ENV_PLUGINS))
+    disabled = _names(env.get(ENV_DISABLE_PLUGINS)) or set()
+
+    manager = _AionPluginManager(hookspecs.PROJECT_NAME)
+    manager.add_hookspecs(hookspecs)
+    for name in disabled:
+        manager.set_blocked(name)
+    for name, plugin in BUILTIN_PLUGINS.items():
+        if not manager.is_blocked(name):
+            _register(manager, plugin, name, origin="aion-core")
+
+    distributions: dict[str, tuple[str | None, str | None]] = {}
+    available: set[str] = set()
+    for entry_point in entry_points(group=entry_points_group):
+        available.add(entry_point.name)
+        if manager.is_blocked(entry_point.name) or manager.has_plugin(entry_point.name):
+            continue
+        if only is not None and entry_point.name not in only:
+            continue
+        dist_name, version = _distribution(entry_point)
+        origin = f"{dist_name} {version}" if dist_name else "an unknown distribution"
+        try:
+            plugin = entry_point.load()
+        except Exception as error:
+            raise PluginError(
+                f"plugin {entry_point.name!r} (from {origin}) failed to load: "
+                f"{type(error).__name__}: {error}. Fix or uninstall it, or skip it with "
+                f"{ENV_DISABLE_PLUGINS}={entry_point.name}"
+            ) from error
+        _register(manager, plugin, entry_point.name, origin=origin)
+        distributions[entry_point.name] = (dist_name, version)
+
+    if only is not None and (missing := only - available - set(BUILTIN_PLUGINS)):
+        raise PluginError(
+            f"{ENV_PLUGINS} names {', '.join(sorted(missing))}, which no installed plugin "
+            f"provides; installed: {', '.join(sorted(available)) or 'none'}"
+        )
+    _check_pending(manager)
+    if env.get(ENV_TRACE_PLUGINS, "") not in ("", "0"):
+        manager.trace.root.setwriter(sys.stderr.write)
+        manager.enable_tracing()
+    return manager, distributions
+
+
+def _register(manager: pluggy.PluginManager, plugin: object, name: str, *, origin: str) -> None:
+    try:
+        manager.register(plugin, name=name)
+    except pluggy.PluginValidationError as error:
+        raise PluginError(f"plugin {name!r} (from {origin}) is invalid: {error}") from error
+
+
+def _check_pending(manager: pluggy.PluginManager) -> None:
+    try:
+        manager.check_pending()
+    except pluggy.PluginValidationError as error:
+        known = ", ".join(sorted(n for n in dir(hookspecs) if n.startswith(_HOOK_PREFIX)))
+        raise PluginError(
+            f"plugin {manager.get_name(error.plugin)!r} implements a hook aion does not have "
+            f"({error}); known hooks: {known}"
+        ) from error
+
+
+def load_plugins(environ: Mapping[str, str] | None = None) -> Plugins:
+    """Find and register every plugin; the one way aion builds its plugin manager."""
+    manager, distributions = create_plugin_manager(environ)
+    return Plugins(manager, distributions)
+
+
+class Plugins:
+    """A typed facade over the plugin manager: engine code calls this, never hooks directly."""
+
+    def __init__(
+        self,
+        manager: pluggy.PluginManager,
+        distributions: Mapping[str, tuple[str | None, str | None]] | None = None,
+    ) -> None:
+        self.manager = manager
+        self._distributions = dict(distributions or {})
+        self._hook: Any = manager.hook
+
+    def _implementers(self, hook_name: str) -> list[str]:
+        impls = getattr(self.manager.hook, hook_name).get_hookimpls()
+        return sorted({impl.plugin_name for impl in impls})
+
+    def event_store(self, url: str) -> EventStore:
+        """The store for `url`, unopened.
+
+        Raises:
+            ConfigurationError: `url` is not a URL.
+            UnknownURLSchemeError: No installed plugin handles its scheme.
+        """
+        url_scheme(url, kind="store")
+        store: EventStore | None = self._hook.aion_event_store(url=url)
+        if store is None:
+            raise UnknownURLSchemeError("store", url, self._implementers("aion_event_store"))
+        return store
+
+    def engine_handle(self, url: str, engine: EngineRuntime) -> EngineHandle:
+        """The transport for `url`, serving `engine`.
+
+        Raises:
+            ConfigurationError: `url` is not a URL.
+            UnknownURLSchemeError: No installed plugin handles its scheme.
+        """
+        url_scheme(url, kind="transport")
+        handle: EngineHandle | None = self._hook.aion_engine_handle(url=url, engine=engine)
+        if handle is None:
+            raise UnknownURLSchemeError("transport", url, self._implementers("aion_engine_handle"))
+        return handle
+
+    def query_service(self, url: str, engine: EngineRuntime) -> QueryService:
+        """The query service of the transport at `url`.
+
+        Raises:
+            UnknownURLSchemeError: No installed plugin handles its scheme.
+        """
+        url_scheme(url, kind="transport")
+        service: QueryService | None = self._hook.aion_query_service(url=url, engine=engine)
+        if service is None:
+            raise UnknownURLSchemeError(
+                "query service", url, self._implementers("aion_query_service")
+            )
+        return service
+
+    def wrap_recorder(self, recorder: Recorder) -> Recorder:
+        """`recorder` wrapped by every plugin that wraps recorders."""
+        wrapped: Recorder = self._hook.aion_recorder_wrapper(recorder=recorder)
+        return wrapped
+
+    def events_recorded(self, workflow_id: str, events: Sequence[Event]) -> None:
+        """Tell every plugin about durable events; a failing plugin is logged, not raised."""
+        for impl in reversed(self.manager.hook.aion_events_recorded.get_hookimpls()):
+            try:
+                impl.function(workflow_id=workflow_id, events=events)
+            except Exception:
+                log.exception("plugin %r failed in aion_events_recorded", impl.plugin_name)
+
+    def payload_codecs(self) -> list[PayloadCodec]:
+        """Codecs from every plugin, in encoding order."""
+        return _flatten(self._hook.aion_payload_codecs())
+
+    def activity_interceptors(self) -> list[ActivityInterceptor]:
+        """Activity interceptors from every plugin, outermost first."""
+        return _flatten(self._hook.aion_activity_interceptors())
+
+    def workflow_interceptors(self) -> list[WorkflowInterceptor]:
+        """Workflow interceptors from every plugin, outermost first."""
+        return _flatten(self._hook.aion_workflow_interceptors())
+
+    def add_cli_commands(self, cli: hookspecs.CommandGroup) -> None:
+        """Let every plugin add commands to the CLI."""
+        self._hook.aion_cli_commands(cli=cli)
+
+    def describe(self) -> list[PluginInfo]:
+        """Every registered plugin with its distribution, version and hooks, by name."""
+        from aion_core._builtin_plugins import BUILTIN_PLUGINS
+
+        infos = []
+        for name, plugin in self.manager.list_name_plugin():
+            hooks = tuple(
+                sorted(caller.name for caller in self.manager.get_hookcallers(plugin) or ())
+            )
+            builtin = name in BUILTIN_PLUGINS and self._distributions.get(name) is None
+            dist, version = (
+                ("aion-core", _core_version())
+                if builtin
+                else self._distributions.get(name, (None, None))
+            )
+            infos.append(PluginInfo(name, dist, version, hooks, builtin))
+        return sorted(infos, key=lambda info: info.name)
+
+
+def _flatten(groups: Iterable[Sequence[_T] | None]) -> list[_T]:
+    return [item for group in groups if group for item in group]
+
+
+def _core_version() -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("aion-core")
+    except PackageNotFoundError:
+        return None

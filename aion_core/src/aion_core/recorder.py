@@ -1,0 +1,158 @@
+"""The recorder: the single writer of one workflow's history (DESIGN 3).
+
+Everything that happens to a workflow becomes an event through its recorder:
+it stamps `seq` and `recorded_at`, projects the visibility row and timers, and
+appends with the expected seq, so a second writer (a stale engine node) gets a
+`SequenceConflictError` and writes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Protocol, runtime_checkable
+
+from aion_core.events import Event, EventBody
+from aion_core.group_commit import GroupCommitter
+from aion_core.store.projection import batch_for
+from aion_core.store.records import WorkflowRecord
+
+__all__ = ["EventsRecorded", "Recorder", "StoreRecorder", "utc_now"]
+
+EventsRecorded = Callable[[str, Sequence[Event]], None]
+"""Called with (workflow_id, events) after events are durable."""
+
+
+def utc_now() -> datetime:
+    """The wall clock, in UTC: the recorder's default clock."""
+    return datetime.now(UTC)
+
+
+@runtime_checkable
+class Recorder(Protocol):
+    """Appends events to one workflow's history; plugins may wrap it (`aion_recorder_wrapper`)."""
+
+    @property
+    def workflow_id(self) -> str:
+        """The stream this recorder writes."""
+        ...
+
+    @property
+    def last_seq(self) -> int:
+        """The seq of the last event this recorder knows is durable (0 for a new stream)."""
+        ...
+
+    @property
+    def workflow(self) -> WorkflowRecord | None:
+        """The visibility row after the last durable append."""
+        ...
+
+    async def append(self, run_id: str, bodies: Sequence[EventBody]) -> list[Event]:
+        """Record `bodies` as the next events of run `run_id`; return them once durable.
+
+        Raises:
+            SequenceConflictError: Another writer appended first; nothing was written.
+            StoreError: The store failed; the events are not known to be written.
+        """
+        ...
+
+
+class StoreRecorder:
+    """The `Recorder` on top of an engine's `GroupCommitter`.
+
+    Args:
+        committer: Where batches go (shared by every recorder of the engine).
+        workflow_id: The stream written.
+        last_seq: The stream's last seq when this writer took it over.
+        workflow: The stream's visibility row at that point.
+        clock: Source of `recorded_at`; UTC wall clock unless a test fakes it.
+        on_recorded: Told about each durable append (plugins, live event feeds).
+    """
+
+    def __init__(
+        self,
+        committer: GroupCommitter,
+        workflow_id: str,
+        *,
+        last_seq: int = 0,
+        workflow: WorkflowRecord | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        on_recorded: EventsRecorded | None = None,
+    ) -> None:
+        self._committer = committer
+        self._workflow_id = workflow_id
+        self._last_seq = last_seq
+        self._workflow = workflow
+        self._clock = clock
+        self._on_recorded = on_recorded
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def load(
+        cls,
+        committer: GroupCommitter,
+        workflow_id: str,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        on_recorded: EventsRecorded | None = None,
+    ) -> StoreRecorder:
+        """A recorder continuing the stream as it is in the store now."""
+        store = committer.store
+        return cls(
+            committer,
+            workflow_id,
+            last_seq=await store.last_seq(workflow_id),
+            workflow=await store.get_workflow(workflow_id),
+            clock=clock,
+            on_recorded=on_recorded,
+        )
+
+    @property
+    def workflow_id(self) -> str:
+        """The stream this recorder writes."""
+        return self._workflow_id
+
+    @property
+    def last_seq(self) -> int:
+        """The seq of the last durable event."""
+        return self._last_seq
+
+    @property
+    def workflow(self) -> WorkflowRecord | None:
+        """The visibility row after the last durable append."""
+        return self._workflow
+
+    def _stamp(self) -> datetime:
+        # Workflow time is derived from recorded_at, so it must never run
+        # backwards even if the wall clock does (NTP steps, a new node).
+        now = self._clock()
+        if self._workflow is not None and now < self._workflow.updated_at:
+            return self._workflow.updated_at
+        return now
+
+    async def append(self, run_id: str, bodies: Sequence[EventBody]) -> list[Event]:
+        """Record `bodies` as the next events of run `run_id`; return them once durable."""
+        if not bodies:
+            return []
+        # The lock spans stamping and the append: seq numbers are assigned from
+        # last_seq, which may only move once the previous append is durable.
+        async with self._lock:
+            recorded_at = self._stamp()
+            events = [
+                Event(
+                    seq=self._last_seq + offset,
+                    recorded_at=recorded_at,
+                    workflow_id=self._workflow_id,
+                    run_id=run_id,
+                    body=body,
+                )
+                for offset, body in enumerate(bodies, start=1)
+            ]
+            batch = batch_for(self._workflow, self._last_seq, events)
+            await self._committer.append(batch)
+            self._last_seq = batch.last_seq
+            self._workflow = batch.workflow if batch.workflow is not None else self._workflow
+        if self._on_recorded is not None:
+            self._on_recorded(self._workflow_id, events)
+        return events

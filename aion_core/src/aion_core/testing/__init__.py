@@ -1,0 +1,22 @@
+"""Testing helpers: the conformance suites every backend runs.
+
+`StoreContract` needs pytest and pytest-asyncio (``pip install aion-core[testing]``);
+it is imported on first use so that importing this package needs neither.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from aion_core.testing.store_contract import StoreContract
+
+__all__ = ["StoreContract"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "StoreContract":
+        from aion_core.testing.store_contract import StoreContract
+
+        return StoreContract
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

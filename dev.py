@@ -1,0 +1,106 @@
+"""Development entry point: one command per task, on a clean clone with only Python and pip.
+
+    python3 dev.py test      lint, format check, type check and the whole test suite
+    python3 dev.py install   only (re)create the development virtualenv in .venv
+
+The first run creates `.venv` and installs every workspace member (editable)
+with the development tools; later runs reinstall only when a pyproject.toml
+changed. Arguments after `test` go to pytest (`python3 dev.py test -k store`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import tomllib
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+STAMP = VENV / ".aion-dev-stamp"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+PYTEST_NO_TESTS_COLLECTED = 5
+
+
+def workspace() -> dict[str, object]:
+    with (ROOT / "pyproject.toml").open("rb") as f:
+        return tomllib.load(f)
+
+
+def install_requirements() -> list[str]:
+    config = workspace()
+    members: list[str] = config["tool"]["aion"]["workspace"]["members"]  # type: ignore[index]
+    extras: dict[str, list[str]] = config["tool"]["aion"]["workspace"].get("extras", {})  # type: ignore[index]
+    args: list[str] = []
+    for member in members:
+        suffix = f"[{','.join(extras[member])}]" if member in extras else ""
+        args += ["-e", f"./{member}{suffix}"]
+    args += config["dependency-groups"]["dev"]  # type: ignore[index]
+    return args
+
+
+def fingerprint() -> str:
+    digest = hashlib.sha256(sys.version.encode())
+    for path in sorted([ROOT / "dev.py", *ROOT.glob("*/pyproject.toml"), ROOT / "pyproject.toml"]):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def run(*cmd: str | Path) -> int:
+    print("$", " ".join(str(c) for c in cmd), flush=True)
+    return subprocess.call([str(c) for c in cmd], cwd=ROOT)
+
+
+def ensure_venv() -> None:
+    wanted = fingerprint()
+    if STAMP.exists() and STAMP.read_text() == wanted and PYTHON.exists():
+        return
+    if not PYTHON.exists():
+        print(f"creating virtualenv {VENV.relative_to(ROOT)}", flush=True)
+        venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
+    pip = [PYTHON, "-m", "pip", "--disable-pip-version-check", "-q"]
+    if run(*pip, "install", "--upgrade", "pip") or run(*pip, "install", *install_requirements()):
+        sys.exit("dev.py: installing the development environment failed (see pip's output above)")
+    STAMP.write_text(wanted)
+
+
+def test(pytest_args: list[str]) -> int:
+    ensure_venv()
+    steps: list[tuple[str, list[str | Path]]] = [
+        ("ruff lint", [BIN / "ruff", "check", "."]),
+        ("ruff format", [BIN / "ruff", "format", "--check", "."]),
+        ("mypy", [BIN / "mypy"]),
+        ("pytest", [PYTHON, "-m", "pytest", *pytest_args]),
+    ]
+    failed: list[str] = []
+    for name, cmd in steps:
+        code = run(*cmd)
+        if name == "pytest" and code == PYTEST_NO_TESTS_COLLECTED:
+            print("dev.py: pytest collected no tests; that is a failure, not a pass", flush=True)
+        if code != 0:
+            failed.append(f"{name} (exit {code})")
+    if failed:
+        print("FAILED:", ", ".join(failed), flush=True)
+        return 1
+    print("all checks passed", flush=True)
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    if sys.version_info < (3, 11):
+        sys.exit("aion needs Python 3.11 or newer")
+    command, rest = (argv[0], argv[1:]) if argv else ("test", [])
+    if command == "test":
+        return test(rest)
+    if command == "install":
+        ensure_venv()
+        return 0
+    sys.exit(f"dev.py: unknown command {command!r}; use 'test' or 'install'")
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
