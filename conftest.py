@@ -39,6 +39,15 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
+# Import the installed packages before pytest collects `aion_core/tests/...`:
+# under --import-mode=importlib pytest names a test module after its path
+# ("aion_core.tests.test_events") and would otherwise import the distribution
+# folder `aion_core/` as a namespace package, shadowing the real one.
+import aion_cli  # noqa: F401
+import aion_core  # noqa: F401
+import aion_store_sql  # noqa: F401
+import aion_transport_nats  # noqa: F401
+
 POSTGRES_URL_ENV = "AION_TEST_POSTGRES_URL"
 NATS_URL_ENV = "AION_TEST_NATS_URL"
 

@@ -33,7 +33,7 @@ from aion_core.interceptors import ActivityInterceptor, WorkflowInterceptor
 from aion_core.recorder import Recorder
 from aion_core.store.protocol import EventStore
 from aion_core.transport import EngineHandle, EngineRuntime, QueryService
-from aion_core.urls import url_scheme
+from aion_core.urls import redact_url, url_scheme
 
 __all__ = [
     "ENV_DISABLE_PLUGINS",
@@ -215,7 +215,9 @@ class Plugins:
         url_scheme(url, kind="store")
         store: EventStore | None = self._hook.aion_event_store(url=url)
         if store is None:
-            raise UnknownURLSchemeError("store", url, self._implementers("aion_event_store"))
+            raise UnknownURLSchemeError(
+                "store", redact_url(url), self._implementers("aion_event_store")
+            )
         return store
 
     def engine_handle(self, url: str, engine: EngineRuntime) -> EngineHandle:
@@ -228,7 +230,9 @@ class Plugins:
         url_scheme(url, kind="transport")
         handle: EngineHandle | None = self._hook.aion_engine_handle(url=url, engine=engine)
         if handle is None:
-            raise UnknownURLSchemeError("transport", url, self._implementers("aion_engine_handle"))
+            raise UnknownURLSchemeError(
+                "transport", redact_url(url), self._implementers("aion_engine_handle")
+            )
         return handle
 
     def query_service(self, url: str, engine: EngineRuntime) -> QueryService:
@@ -241,7 +245,7 @@ class Plugins:
         service: QueryService | None = self._hook.aion_query_service(url=url, engine=engine)
         if service is None:
             raise UnknownURLSchemeError(
-                "query service", url, self._implementers("aion_query_service")
+                "query service", redact_url(url), self._implementers("aion_query_service")
             )
         return service
 
@@ -280,6 +284,8 @@ class Plugins:
 
         infos = []
         for name, plugin in self.manager.list_name_plugin():
+            if plugin is None:
+                continue  # blocked
             hooks = tuple(
                 sorted(caller.name for caller in self.manager.get_hookcallers(plugin) or ())
             )

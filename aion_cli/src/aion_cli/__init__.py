@@ -1,0 +1,3 @@
+"""The aion command line."""
+
+__all__: list[str] = []

@@ -1,0 +1,22 @@
+"""Exit codes, and the one place that maps aion's errors to them.
+
+0: success. 1: a domain failure (the workflow failed, the store refused).
+2: a usage error (bad option, bad URL, a plugin that cannot be loaded).
+"""
+
+from __future__ import annotations
+
+from aion_core.errors import AionError, ConfigurationError, HistoryFormatError, PluginError
+
+__all__ = ["DOMAIN_FAILURE", "OK", "USAGE_ERROR", "exit_code_for"]
+
+OK = 0
+DOMAIN_FAILURE = 1
+USAGE_ERROR = 2
+
+_USAGE_ERRORS: tuple[type[AionError], ...] = (ConfigurationError, PluginError, HistoryFormatError)
+
+
+def exit_code_for(error: AionError) -> int:
+    """The exit code the CLI ends with when `error` reaches it."""
+    return USAGE_ERROR if isinstance(error, _USAGE_ERRORS) else DOMAIN_FAILURE
