@@ -25,13 +25,14 @@ def test_aion_core_imports_neither_sqlalchemy_nor_nats_nor_click() -> None:
 def test_public_exports_are_pinned() -> None:
     assert set(aion_core.__all__) == {
         "HISTORY_FORMAT_VERSION", "ActivityError", "AionError", "ApplicationError",
-        "ChildWorkflowError", "ConfigurationError", "CorruptHistoryError", "Event", "EventStore",
+        "ChildWorkflowError", "ConfigurationError", "CorruptHistoryError", "Engine", "Event", "EventStore",
         "HistoryFormatError", "MemoryEventStore", "NondeterminismError", "Payload",
         "PayloadValidationError", "PluginError", "Plugins", "QueryError", "QueryHandlerFailed",
         "QueryRefused", "QueryReplyDropped", "QueryTimeout", "Recorder", "RetryPolicy",
         "SequenceConflictError", "StoreError", "StoreRecorder", "StoreUnavailableError",
         "UnknownQuery", "UnknownURLSchemeError", "WorkflowAlreadyStartedError",
-        "WorkflowClosedError", "WorkflowFailureError", "WorkflowFilter", "WorkflowNotFoundError",
+        "WorkflowClosedError", "WorkflowFailureError", "WorkflowFilter", "WorkflowHandle",
+        "WorkflowNotFoundError", "activity", "workflow",
         "WorkflowRecord", "WorkflowStatus", "hookimpl", "load_plugins",
     }  # fmt: skip
     for name in aion_core.__all__:

@@ -91,7 +91,7 @@ def test_a_store_url_without_scheme_is_a_configuration_error(url: str) -> None:
 
 def test_disable_plugins_blocks_entry_points_and_builtins(install_plugin: InstallPlugin) -> None:
     install_plugin("echo", ECHO_STORE)
-    plugins = load_plugins({"AION_DISABLE_PLUGINS": "echo, memory"})
+    plugins = load_plugins({"AION_PLUGINS": "echo", "AION_DISABLE_PLUGINS": "echo, memory"})
     assert {info.name for info in plugins.describe()} == {"core"}
     with pytest.raises(UnknownURLSchemeError, match="installed: none"):
         plugins.event_store("memory://")
@@ -186,9 +186,9 @@ class _CountingRecorder:
     def workflow(self) -> object:
         return self.inner.workflow
 
-    async def append(self, run_id: str, bodies: Sequence[object]) -> list[Event]:
-        self.log.append(f"append {len(bodies)}")
-        return await self.inner.append(run_id, bodies)  # type: ignore[arg-type]
+    async def append(self, entries: Sequence[object], *, at: object = None) -> list[Event]:
+        self.log.append(f"append {len(entries)}")
+        return await self.inner.append(entries, at=at)  # type: ignore[arg-type]
 
 
 async def test_recorder_wrappers_wrap_the_core_recorder() -> None:
@@ -207,7 +207,7 @@ async def test_recorder_wrappers_wrap_the_core_recorder() -> None:
     wrapped = plugins.wrap_recorder(base)
     assert isinstance(wrapped, _CountingRecorder)
     assert wrapped.inner is base
-    await wrapped.append("r", [TimerFired(timer_id=1)])
+    await wrapped.append([("r", TimerFired(timer_id=1))])
     assert log == ["append 1"]
     assert await store.last_seq("w") == 1
     assert load_plugins({}).wrap_recorder(base) is base

@@ -6,6 +6,8 @@ deploys. This package is the core: the event model, stores, the recorder and
 the plugin system. Plugins add SQL stores, the NATS transport and the CLI.
 """
 
+from aion_core import activity, workflow
+from aion_core.engine import Engine
 from aion_core.errors import (
     ActivityError,
     AionError,
@@ -33,6 +35,7 @@ from aion_core.errors import (
     WorkflowNotFoundError,
 )
 from aion_core.events import HISTORY_FORMAT_VERSION, Event, Payload, WorkflowStatus
+from aion_core.handle import WorkflowHandle
 from aion_core.hookspecs import hookimpl
 from aion_core.plugins import Plugins, load_plugins
 from aion_core.recorder import Recorder, StoreRecorder
@@ -47,6 +50,7 @@ __all__ = [
     "ChildWorkflowError",
     "ConfigurationError",
     "CorruptHistoryError",
+    "Engine",
     "Event",
     "EventStore",
     "HistoryFormatError",
@@ -73,9 +77,12 @@ __all__ = [
     "WorkflowClosedError",
     "WorkflowFailureError",
     "WorkflowFilter",
+    "WorkflowHandle",
     "WorkflowNotFoundError",
     "WorkflowRecord",
     "WorkflowStatus",
+    "activity",
     "hookimpl",
     "load_plugins",
+    "workflow",
 ]

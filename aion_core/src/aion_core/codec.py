@@ -7,12 +7,16 @@ sees on the way back exactly what it produced.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+from pydantic import BaseModel
 
 from aion_core.events import Payload
 
 __all__ = ["PayloadCodec", "PayloadCodecChain"]
+
+_M = TypeVar("_M", bound=BaseModel)
 
 
 @runtime_checkable
@@ -47,3 +51,48 @@ class PayloadCodecChain:
         for codec in reversed(self.codecs):
             result = await codec.decode(result)
         return result
+
+    async def encode_payloads_in(self, model: _M) -> _M:
+        """`model` (an event body) with every payload in it encoded."""
+        return await self._transform(model, self.encode)
+
+    async def decode_payloads_in(self, model: _M) -> _M:
+        """`model` (an event body) with every payload in it decoded."""
+        return await self._transform(model, self.decode)
+
+    async def _transform(self, model: _M, codec: Callable[[Sequence[Payload]], Any]) -> _M:
+        if not self.codecs:
+            return model
+        found: list[Payload] = []
+
+        def collect(payload: Payload) -> Payload:
+            found.append(payload)
+            return payload
+
+        _replace_payloads(model, collect)
+        if not found:
+            return model
+        transformed = iter(await codec(found))
+        result: _M = _replace_payloads(model, lambda _: next(transformed))
+        return result
+
+
+def _replace_payloads(value: Any, replace: Callable[[Payload], Payload]) -> Any:
+    """`value` rebuilt with each payload inside it (models, tuples, dicts) replaced."""
+    if isinstance(value, Payload):
+        return replace(value)
+    if isinstance(value, BaseModel):
+        updates = {}
+        for name in type(value).model_fields:
+            old = getattr(value, name)
+            new = _replace_payloads(old, replace)
+            if new is not old:
+                updates[name] = new
+        return value.model_copy(update=updates) if updates else value
+    if isinstance(value, tuple):
+        items = tuple(_replace_payloads(item, replace) for item in value)
+        return items if any(a is not b for a, b in zip(items, value, strict=True)) else value
+    if isinstance(value, dict):
+        mapped = {key: _replace_payloads(item, replace) for key, item in value.items()}
+        return mapped if any(mapped[k] is not value[k] for k in value) else value
+    return value

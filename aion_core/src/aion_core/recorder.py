@@ -18,7 +18,10 @@ from aion_core.group_commit import GroupCommitter
 from aion_core.store.projection import batch_for
 from aion_core.store.records import WorkflowRecord
 
-__all__ = ["EventsRecorded", "Recorder", "StoreRecorder", "utc_now"]
+__all__ = ["EventsRecorded", "NewEvent", "Recorder", "StoreRecorder", "step_time", "utc_now"]
+
+NewEvent = tuple[str, EventBody]
+"""An event to record: the run it belongs to and its body."""
 
 EventsRecorded = Callable[[str, Sequence[Event]], None]
 """Called with (workflow_id, events) after events are durable."""
@@ -27,6 +30,17 @@ EventsRecorded = Callable[[str, Sequence[Event]], None]
 def utc_now() -> datetime:
     """The wall clock, in UTC: the recorder's default clock."""
     return datetime.now(UTC)
+
+
+def step_time(now: datetime, workflow: WorkflowRecord | None) -> datetime:
+    """`now`, or the time of the workflow's last event if the clock is behind it.
+
+    Workflow time is derived from recorded_at, so it must never run backwards
+    even if the wall clock does (NTP steps, another node taking over).
+    """
+    if workflow is not None and now < workflow.updated_at:
+        return workflow.updated_at
+    return now
 
 
 @runtime_checkable
@@ -48,8 +62,14 @@ class Recorder(Protocol):
         """The visibility row after the last durable append."""
         ...
 
-    async def append(self, run_id: str, bodies: Sequence[EventBody]) -> list[Event]:
-        """Record `bodies` as the next events of run `run_id`; return them once durable.
+    async def append(
+        self, entries: Sequence[NewEvent], *, at: datetime | None = None
+    ) -> list[Event]:
+        """Record `entries` (run id, body) as the next events; return them once durable.
+
+        A batch may span runs (a run closing and the next one starting). `at` is
+        the time to stamp them with (the recorder's clock when None); it is
+        moved forward to the last event's time if it lies before it.
 
         Raises:
             SequenceConflictError: Another writer appended first; nothing was written.
@@ -123,22 +143,16 @@ class StoreRecorder:
         """The visibility row after the last durable append."""
         return self._workflow
 
-    def _stamp(self) -> datetime:
-        # Workflow time is derived from recorded_at, so it must never run
-        # backwards even if the wall clock does (NTP steps, a new node).
-        now = self._clock()
-        if self._workflow is not None and now < self._workflow.updated_at:
-            return self._workflow.updated_at
-        return now
-
-    async def append(self, run_id: str, bodies: Sequence[EventBody]) -> list[Event]:
-        """Record `bodies` as the next events of run `run_id`; return them once durable."""
-        if not bodies:
+    async def append(
+        self, entries: Sequence[NewEvent], *, at: datetime | None = None
+    ) -> list[Event]:
+        """Record `entries` (run id, body) as the next events; return them once durable."""
+        if not entries:
             return []
         # The lock spans stamping and the append: seq numbers are assigned from
         # last_seq, which may only move once the previous append is durable.
         async with self._lock:
-            recorded_at = self._stamp()
+            recorded_at = step_time(at or self._clock(), self._workflow)
             events = [
                 Event(
                     seq=self._last_seq + offset,
@@ -147,7 +161,7 @@ class StoreRecorder:
                     run_id=run_id,
                     body=body,
                 )
-                for offset, body in enumerate(bodies, start=1)
+                for offset, (run_id, body) in enumerate(entries, start=1)
             ]
             batch = batch_for(self._workflow, self._last_seq, events)
             await self._committer.append(batch)

@@ -1,0 +1,532 @@
+"""In-process activity execution: attempts, retries, timeouts, heartbeats, cancellation.
+
+Each scheduled activity gets a lifecycle task that runs attempts until one
+completes or the retry policy gives up. Every attempt is recorded: its start
+(`ActivityStarted`, with the attempt number) before its code runs, its
+outcome after. The engine, not the activity, enforces the timeouts
+(DESIGN 4.6): an attempt past its start-to-close deadline, past the
+schedule-to-close deadline of the whole activity, or silent for longer than
+its heartbeat timeout is cancelled and recorded as timed out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from aion_core.activity import ActivityContext, ActivityInfo, current_context
+from aion_core.converter import from_payloads, to_payload
+from aion_core.definitions import ActivityDefinition
+from aion_core.errors import (
+    AionError,
+    ApplicationError,
+    SequenceConflictError,
+    StoreError,
+    WorkflowClosedError,
+    WorkflowNotFoundError,
+)
+from aion_core.events import (
+    ActivityCancelled,
+    ActivityCompleted,
+    ActivityFailed,
+    ActivityScheduled,
+    ActivityStarted,
+    ActivityTimedOut,
+    EventBody,
+    Failure,
+    Payload,
+)
+from aion_core.failures import failure_from_exception
+from aion_core.interceptors import ActivityCall, ActivityInterceptor
+
+if TYPE_CHECKING:
+    from aion_core.engine.engine import Engine
+    from aion_core.runtime.instance import ActivityState
+
+__all__ = ["ActivityExecutor"]
+
+log = logging.getLogger("aion.activities")
+
+TimeoutKind = Literal["start_to_close", "schedule_to_close", "heartbeat"]
+ActivityKey = tuple[str, str, int]
+"""(workflow id, run id, activity id)."""
+
+
+@dataclass
+class _Running:
+    """One activity being driven by this executor."""
+
+    scheduled: ActivityScheduled
+    scheduled_at: datetime
+    task: asyncio.Task[None] | None = None
+    context: ActivityContext | None = None
+    cancel_requested: asyncio.Event = field(default_factory=asyncio.Event)
+    heartbeat: asyncio.Event = field(default_factory=asyncio.Event)
+    last_heartbeat_at: datetime | None = None
+    last_heartbeat_details: tuple[Any, ...] = ()
+
+
+class ActivityExecutor:
+    """Runs the activities of an engine's workflows in this process.
+
+    Args:
+        engine: The engine whose workflows scheduled the activities.
+        definitions: Registered activities by name.
+        max_concurrency: Attempts running at once; more wait their turn.
+        interceptors: Wrap every attempt (outermost first).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        definitions: Mapping[str, ActivityDefinition],
+        *,
+        max_concurrency: int,
+        interceptors: list[ActivityInterceptor],
+    ) -> None:
+        self.engine = engine
+        self.definitions = dict(definitions)
+        self._slots = asyncio.Semaphore(max_concurrency)
+        self._threads = ThreadPoolExecutor(
+            max_workers=max_concurrency, thread_name_prefix="aion-activity"
+        )
+        self._interceptors = interceptors
+        self._running: dict[ActivityKey, _Running] = {}
+        self.attempts_in_progress = 0
+
+    @property
+    def idle(self) -> bool:
+        """Whether no activity code is running right now (waiting for a retry does not count)."""
+        return self.attempts_in_progress == 0
+
+    def is_driving(self, key: ActivityKey) -> bool:
+        """Whether this executor already drives the activity."""
+        return key in self._running
+
+    # --- starting ------------------------------------------------------------------------------
+
+    def launch(
+        self,
+        workflow_id: str,
+        run_id: str,
+        scheduled: ActivityScheduled,
+        scheduled_at: datetime,
+        *,
+        attempt: int,
+        started: bool,
+        start_at: datetime | None = None,
+        heartbeat_details: tuple[Payload, ...] = (),
+    ) -> None:
+        """Drive an activity from `attempt` on (`started`: its start is recorded already)."""
+        key = (workflow_id, run_id, scheduled.activity_id)
+        if key in self._running:
+            return
+        running = _Running(scheduled, scheduled_at)
+        self._running[key] = running
+        running.task = asyncio.create_task(
+            self._lifecycle(key, running, attempt, started, start_at, heartbeat_details),
+            name=f"aion-activity-{workflow_id}-{scheduled.activity_id}",
+        )
+
+    def resume(self, workflow_id: str, run_id: str, state: ActivityState, now: datetime) -> None:
+        """Continue an activity found pending in a history (recovery, rehydration)."""
+        key = (workflow_id, run_id, state.scheduled.activity_id)
+        if key in self._running or state.done:
+            return
+        if state.running:
+            # Its attempt started but this process is not running it: the
+            # engine that ran it is gone. That attempt counts as failed.
+            failure = Failure(
+                message=f"attempt {state.attempt} was lost: the engine running it stopped",
+                type="ActivityAttemptLost",
+            )
+            outcome = self._failed_attempt(
+                state.scheduled, state.scheduled_at, state.attempt, failure, now, ()
+            )
+            self._running[key] = running = _Running(state.scheduled, state.scheduled_at)
+            running.task = asyncio.create_task(
+                self._record_outcome_then_continue(key, running, state.attempt, outcome)
+            )
+            return
+        self.launch(
+            workflow_id,
+            run_id,
+            state.scheduled,
+            state.scheduled_at,
+            attempt=state.attempt + 1,
+            started=False,
+            start_at=state.retry_at,
+            heartbeat_details=state.last_heartbeat_details,
+        )
+
+    # --- stopping ------------------------------------------------------------------------------
+
+    def cancel(self, workflow_id: str, run_id: str, activity_id: int) -> None:
+        """The workflow asked the activity to stop: cancel its attempt, record the cancellation."""
+        running = self._running.get((workflow_id, run_id, activity_id))
+        if running is not None:
+            running.cancel_requested.set()
+            if running.context is not None:
+                running.context.cancel()
+
+    def abandon_run(self, workflow_id: str, run_id: str) -> None:
+        """The run closed: stop its activities and record nothing more for them."""
+        for key in [k for k in self._running if k[:2] == (workflow_id, run_id)]:
+            running = self._running.pop(key)
+            if running.context is not None:
+                running.context.cancel()
+            if running.task is not None:
+                running.task.cancel()
+
+    async def close(self) -> None:
+        """Stop every activity (engine shutdown); they resume on the next start."""
+        tasks = [r.task for r in self._running.values() if r.task is not None]
+        for running in self._running.values():
+            if running.context is not None:
+                running.context.cancel()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._running.clear()
+        self._threads.shutdown(wait=False, cancel_futures=True)
+
+    # --- the lifecycle -------------------------------------------------------------------------
+
+    async def _lifecycle(
+        self,
+        key: ActivityKey,
+        running: _Running,
+        attempt: int,
+        started: bool,
+        start_at: datetime | None,
+        heartbeat_details: tuple[Payload, ...],
+    ) -> None:
+        try:
+            while True:
+                if start_at is not None:
+                    await self._wait_for_retry(start_at, running)
+                if running.cancel_requested.is_set():
+                    await self._record(
+                        key,
+                        "input",
+                        ActivityCancelled(activity_id=key[2], attempt=max(attempt - 1, 1)),
+                    )
+                    return
+                if not started:
+                    body = ActivityStarted(
+                        activity_id=key[2], attempt=attempt, worker=self.engine.identity
+                    )
+                    await self._record(key, "record", body)
+                outcome = await self._attempt(key, running, attempt, heartbeat_details)
+                retry_at = getattr(outcome, "retry_at", None)
+                await self._record(key, "record" if retry_at is not None else "input", outcome)
+                if retry_at is None:
+                    return
+                attempt, started, start_at = attempt + 1, False, retry_at
+                heartbeat_details = outcome.last_heartbeat_details  # type: ignore[union-attr]
+        except _Stop:
+            pass
+        finally:
+            if self._running.get(key) is running:
+                del self._running[key]
+
+    async def _wait_for_retry(self, moment: datetime, running: _Running) -> None:
+        """Sleep until the next attempt is due, unless the workflow cancels first."""
+        sleeper = asyncio.ensure_future(self.engine.clock.sleep_until(moment))
+        cancelled = asyncio.ensure_future(running.cancel_requested.wait())
+        try:
+            await asyncio.wait({sleeper, cancelled}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            cancelled.cancel()
+
+    async def _record_outcome_then_continue(
+        self, key: ActivityKey, running: _Running, attempt: int, outcome: ActivityFailed
+    ) -> None:
+        try:
+            await self._record(key, "record" if outcome.retry_at else "input", outcome)
+        except _Stop:
+            self._running.pop(key, None)
+            return
+        self._running.pop(key, None)
+        if outcome.retry_at is not None:
+            self.launch(
+                key[0], key[1], running.scheduled, running.scheduled_at,
+                attempt=attempt + 1, started=False, start_at=outcome.retry_at,
+            )  # fmt: skip
+
+    async def _record(
+        self, key: ActivityKey, kind: Literal["input", "record"], body: EventBody
+    ) -> None:
+        """Record through the workflow's runner; keep trying while the store is down."""
+        delay = 0.05
+        while True:
+            try:
+                await self.engine.runner(key[0]).submit(kind, body, run_id=key[1])
+                return
+            except (WorkflowClosedError, WorkflowNotFoundError):
+                raise _Stop from None
+            except (StoreError, SequenceConflictError) as error:
+                log.warning("recording %s of %s failed (%s); retrying", body.type, key[0], error)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            except AionError as error:
+                log.error("cannot record %s of %s: %s", body.type, key[0], error)
+                raise _Stop from None
+
+    # --- one attempt ---------------------------------------------------------------------------
+
+    async def _attempt(
+        self,
+        key: ActivityKey,
+        running: _Running,
+        attempt: int,
+        heartbeat_details: tuple[Payload, ...],
+    ) -> ActivityCompleted | ActivityFailed | ActivityTimedOut | ActivityCancelled:
+        scheduled = running.scheduled
+        clock = self.engine.clock
+        async with self._slots:
+            started_at = clock.now()
+            definition = self.definitions.get(scheduled.activity_type)
+            if definition is None:
+                error: BaseException = ApplicationError(
+                    f"no activity named {scheduled.activity_type!r} is registered with this "
+                    f"engine; registered: {', '.join(sorted(self.definitions)) or 'none'}",
+                    type="ActivityNotRegistered",
+                )
+                return self._failed_attempt(
+                    scheduled,
+                    running.scheduled_at,
+                    attempt,
+                    failure_from_exception(error),
+                    clock.now(),
+                    (),
+                )
+            try:
+                args = from_payloads(
+                    scheduled.input, definition.param_types, f"activity {definition.name!r}"
+                )
+                previous = tuple(from_payloads(heartbeat_details, None, "heartbeat details"))
+            except AionError as invalid:
+                failure = failure_from_exception(invalid).model_copy(update={"non_retryable": True})
+                return self._failed_attempt(
+                    scheduled, running.scheduled_at, attempt, failure, clock.now(), ()
+                )
+            info = ActivityInfo(
+                activity_id=scheduled.activity_id,
+                activity_type=scheduled.activity_type,
+                attempt=attempt,
+                workflow_id=key[0],
+                run_id=key[1],
+                task_queue=scheduled.task_queue,
+                scheduled_at=running.scheduled_at,
+                idempotency_key=f"{key[0]}:{key[1]}:{scheduled.activity_id}",
+                heartbeat_details=previous,
+            )
+            loop = asyncio.get_running_loop()
+
+            def on_heartbeat(details: tuple[Any, ...]) -> None:
+                def note() -> None:
+                    running.last_heartbeat_at = clock.now()
+                    running.last_heartbeat_details = details
+                    running.heartbeat.set()
+
+                with contextlib.suppress(RuntimeError):  # the engine stopped
+                    loop.call_soon_threadsafe(note)
+
+            context = ActivityContext(info, on_heartbeat)
+            running.context = context
+            running.last_heartbeat_at = started_at
+            running.last_heartbeat_details = ()
+            running.heartbeat.clear()
+            call = ActivityCall(scheduled.activity_type, tuple(args), key[0], attempt)
+            work = asyncio.ensure_future(self._invoke(definition, context, call))
+            self.attempts_in_progress += 1
+            try:
+                outcome = await self._supervise(work, running, started_at)
+            finally:
+                self.attempts_in_progress -= 1
+                running.context = None
+            return self._outcome(scheduled, running, attempt, work, outcome)
+
+    async def _invoke(
+        self, definition: ActivityDefinition, context: ActivityContext, call: ActivityCall
+    ) -> Any:
+        async def proceed(final: ActivityCall) -> Any:
+            if definition.is_async:
+                return await definition.fn(*final.args)
+            loop = asyncio.get_running_loop()
+            ctx = contextvars.copy_context()
+            return await loop.run_in_executor(self._threads, ctx.run, definition.fn, *final.args)
+
+        chain: Callable[[ActivityCall], Awaitable[Any]] = proceed
+        for interceptor in reversed(self._interceptors):
+            chain = _wrap(interceptor, chain)
+        token = current_context.set(context)
+        try:
+            return await chain(call)
+        finally:
+            current_context.reset(token)
+
+    async def _supervise(
+        self, work: asyncio.Future[Any], running: _Running, started_at: datetime
+    ) -> TimeoutKind | Literal["done", "cancelled"]:
+        """Wait for the attempt, a deadline, or a cancel request, whichever comes first."""
+        scheduled = running.scheduled
+        clock = self.engine.clock
+        cancel_wait = asyncio.ensure_future(running.cancel_requested.wait())
+        try:
+            while True:
+                deadlines: list[tuple[datetime, TimeoutKind]] = []
+                if scheduled.start_to_close_timeout is not None:
+                    deadlines.append(
+                        (started_at + scheduled.start_to_close_timeout, "start_to_close")
+                    )
+                if scheduled.schedule_to_close_timeout is not None:
+                    deadlines.append(
+                        (
+                            running.scheduled_at + scheduled.schedule_to_close_timeout,
+                            "schedule_to_close",
+                        )
+                    )
+                if (
+                    scheduled.heartbeat_timeout is not None
+                    and running.last_heartbeat_at is not None
+                ):
+                    deadlines.append(
+                        (running.last_heartbeat_at + scheduled.heartbeat_timeout, "heartbeat")
+                    )
+                waiters: set[asyncio.Future[Any]] = {work, cancel_wait}
+                heartbeat_wait = asyncio.ensure_future(running.heartbeat.wait())
+                waiters.add(heartbeat_wait)
+                deadline_wait: asyncio.Future[Any] | None = None
+                if deadlines:
+                    moment, kind = min(deadlines)
+                    deadline_wait = asyncio.ensure_future(clock.sleep_until(moment))
+                    waiters.add(deadline_wait)
+                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+                for waiter in (heartbeat_wait, deadline_wait):
+                    if waiter is not None and not waiter.done():
+                        waiter.cancel()
+                running.heartbeat.clear()
+                if work.done():
+                    return "done"
+                if cancel_wait.done():
+                    self._stop(work, running)
+                    return "cancelled"
+                if deadline_wait is not None and deadline_wait.done():
+                    self._stop(work, running)
+                    return kind
+        finally:
+            cancel_wait.cancel()
+
+    def _stop(self, work: asyncio.Future[Any], running: _Running) -> None:
+        if running.context is not None:
+            running.context.cancel()
+        work.cancel()  # a sync activity's thread runs on; its late result is ignored
+        work.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+    def _outcome(
+        self,
+        scheduled: ActivityScheduled,
+        running: _Running,
+        attempt: int,
+        work: asyncio.Future[Any],
+        how: str,
+    ) -> ActivityCompleted | ActivityFailed | ActivityTimedOut | ActivityCancelled:
+        now = self.engine.clock.now()
+        details = self._heartbeat_payloads(running)
+        if how == "cancelled":
+            return ActivityCancelled(activity_id=scheduled.activity_id, attempt=attempt)
+        if how != "done":
+            kind: TimeoutKind = how  # type: ignore[assignment]
+            retry_at = (
+                None
+                if kind == "schedule_to_close"
+                else self._retry_at(
+                    scheduled, running.scheduled_at, attempt, "TimeoutError", False, now
+                )
+            )
+            return ActivityTimedOut(
+                activity_id=scheduled.activity_id, attempt=attempt, timeout_kind=kind,
+                retry_at=retry_at, last_heartbeat_details=details,
+            )  # fmt: skip
+        error = work.exception() if not work.cancelled() else asyncio.CancelledError()
+        if error is None:
+            definition = self.definitions[scheduled.activity_type]
+            try:
+                result = to_payload(work.result(), definition.return_type, what="activity result")
+            except AionError as invalid:
+                failure = failure_from_exception(invalid).model_copy(update={"non_retryable": True})
+                return self._failed_attempt(
+                    scheduled, running.scheduled_at, attempt, failure, now, details
+                )
+            return ActivityCompleted(
+                activity_id=scheduled.activity_id, attempt=attempt, result=result
+            )
+        return self._failed_attempt(
+            scheduled, running.scheduled_at, attempt, failure_from_exception(error), now, details
+        )
+
+    def _heartbeat_payloads(self, running: _Running) -> tuple[Payload, ...]:
+        try:
+            return tuple(to_payload(detail) for detail in running.last_heartbeat_details)
+        except AionError:
+            return (to_payload(repr(running.last_heartbeat_details)),)
+
+    def _failed_attempt(
+        self,
+        scheduled: ActivityScheduled,
+        scheduled_at: datetime,
+        attempt: int,
+        failure: Failure,
+        now: datetime,
+        details: tuple[Payload, ...],
+    ) -> ActivityFailed:
+        retry_at = self._retry_at(
+            scheduled, scheduled_at, attempt, failure.type, failure.non_retryable, now
+        )
+        return ActivityFailed(
+            activity_id=scheduled.activity_id, attempt=attempt, failure=failure,
+            retry_at=retry_at, last_heartbeat_details=details,
+        )  # fmt: skip
+
+    def _retry_at(
+        self,
+        scheduled: ActivityScheduled,
+        scheduled_at: datetime,
+        attempt: int,
+        error_type: str,
+        non_retryable: bool,
+        now: datetime,
+    ) -> datetime | None:
+        policy = scheduled.retry_policy
+        if not policy.retries_error(error_type, non_retryable=non_retryable):
+            return None
+        if not policy.allows_attempt(attempt + 1):
+            return None
+        retry_at = now + policy.interval_after(attempt)
+        limit = scheduled.schedule_to_close_timeout
+        if limit is not None and retry_at >= scheduled_at + limit:
+            return None  # the next attempt could not finish in time
+        return retry_at
+
+
+class _Stop(Exception):
+    """The workflow run no longer wants this activity (closed, replaced)."""
+
+
+def _wrap(
+    interceptor: ActivityInterceptor, proceed: Callable[[ActivityCall], Awaitable[Any]]
+) -> Callable[[ActivityCall], Awaitable[Any]]:
+    async def call(current: ActivityCall) -> Any:
+        return await interceptor.execute_activity(current, proceed)
+
+    return call

@@ -1,0 +1,464 @@
+"""The engine: runs workflows durably in this process (DESIGN 2.2, 3).
+
+It owns the store, the group committer every recorder shares, one runner per
+workflow in a bounded cache (residency), the in-process activity executor,
+the timer service and the supervisor. On start it recovers every open
+workflow from its history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import timedelta
+from types import TracebackType
+from typing import Any, Literal, Self, TypeVar
+
+from aion_core.codec import PayloadCodecChain
+from aion_core.converter import from_payload, to_payloads
+from aion_core.definitions import (
+    ActivityDefinition,
+    WorkflowDefinition,
+    activity_definition,
+    workflow_definition,
+)
+from aion_core.engine.activities import ActivityExecutor
+from aion_core.engine.clock import Clock, SystemClock
+from aion_core.engine.runner import StartRequest, WorkflowRunner
+from aion_core.engine.supervision import OnExhausted, Supervisor
+from aion_core.engine.timers import TimerService
+from aion_core.errors import (
+    AionError,
+    ConfigurationError,
+    UnknownURLSchemeError,
+    WorkflowFailureError,
+    WorkflowNotFoundError,
+)
+from aion_core.events import (
+    ActivityCancelRequested,
+    ActivityScheduled,
+    Event,
+    SearchAttributeValue,
+    TimerStarted,
+    WorkflowCompleted,
+    WorkflowContinuedAsNew,
+    WorkflowFailed,
+    WorkflowStarted,
+    WorkflowStatus,
+)
+from aion_core.failures import exception_from_failure
+from aion_core.group_commit import GroupCommitter
+from aion_core.handle import WorkflowHandle
+from aion_core.plugins import Plugins, load_plugins
+from aion_core.store.protocol import EventStore
+from aion_core.store.records import WorkflowFilter, WorkflowRecord
+
+__all__ = ["DEFAULT_SQLITE_URL", "Engine", "default_store_url"]
+
+log = logging.getLogger("aion.engine")
+
+DEFAULT_SQLITE_URL = "sqlite:///aion.db"
+IdConflictPolicy = Literal["fail", "use_existing", "terminate_existing"]
+IdReusePolicy = Literal["allow", "allow_failed_only", "reject"]
+_D = TypeVar("_D", WorkflowDefinition, ActivityDefinition)
+
+
+def default_store_url(plugins: Plugins) -> str:
+    """``sqlite:///aion.db`` when a plugin handles SQLite (aion-store-sql), else ``memory://``."""
+    try:
+        plugins.event_store(DEFAULT_SQLITE_URL)
+    except UnknownURLSchemeError:
+        return "memory://"
+    return DEFAULT_SQLITE_URL
+
+
+class Engine:
+    """Runs workflows and their activities durably, in this process.
+
+    Use it as an async context manager::
+
+        async with Engine(store="sqlite:///aion.db", workflows=[Checkout],
+                          activities=[charge]) as engine:
+            handle = await engine.start_workflow(Checkout.run, order, id="order-42")
+            receipt = await handle.result()
+
+    Args:
+        store: A store URL or store; default ``sqlite:///aion.db`` when
+            aion-store-sql is installed, else ``memory://``.
+        workflows: Workflow classes or functions (``@workflow.defn``) this engine runs.
+        activities: Activity functions (``@activity.defn``) this engine executes.
+        namespace: Keeps engines sharing a transport apart.
+        plugins: The loaded plugins (default: `load_plugins()`).
+        clock: Source of time (tests pass a skipping clock).
+        max_cached_workflows: Live instances kept in memory; idle ones beyond
+            are evicted and rebuilt by replay on their next event.
+        max_concurrent_activities: Activity attempts running at once.
+        max_restarts: Restarts of a failing workflow within `restart_within`.
+        restart_within: The window supervision counts restarts in.
+        restart_backoff: The wait before the first restart (doubles after).
+        on_exhausted: ``"fail"`` the workflow or ``"suspend"`` it when restarts run out.
+    """
+
+    def __init__(
+        self,
+        store: str | EventStore | None = None,
+        *,
+        workflows: Iterable[object] = (),
+        activities: Iterable[object] = (),
+        namespace: str = "default",
+        plugins: Plugins | None = None,
+        clock: Clock | None = None,
+        max_cached_workflows: int = 1000,
+        max_concurrent_activities: int = 100,
+        max_restarts: int = 3,
+        restart_within: timedelta = timedelta(seconds=60),
+        restart_backoff: timedelta = timedelta(milliseconds=100),
+        on_exhausted: OnExhausted = "fail",
+    ) -> None:
+        if max_cached_workflows < 1:
+            raise ConfigurationError("max_cached_workflows must be at least 1")
+        self.plugins = plugins or load_plugins()
+        if store is None:
+            store = default_store_url(self.plugins)
+        self.store: EventStore = (
+            self.plugins.event_store(store) if isinstance(store, str) else store
+        )
+        self.namespace = namespace
+        self.clock: Clock = clock or SystemClock()
+        self.identity = f"{socket.gethostname()}:{os.getpid()}"
+        self._workflows = _by_name((workflow_definition(w) for w in workflows), "workflow")
+        activity_definitions = _by_name((activity_definition(a) for a in activities), "activity")
+        self.max_cached_workflows = max_cached_workflows
+        self.committer = GroupCommitter(self.store)
+        self.codec = PayloadCodecChain(self.plugins.payload_codecs())
+        self.activities = ActivityExecutor(
+            self,
+            activity_definitions,
+            max_concurrency=max_concurrent_activities,
+            interceptors=self.plugins.activity_interceptors(),
+        )
+        self.supervisor = Supervisor(
+            self,
+            max_restarts=max_restarts,
+            within=restart_within,
+            backoff=restart_backoff,
+            on_exhausted=on_exhausted,
+        )
+        self.timers = TimerService(self)
+        self._runners: collections.OrderedDict[str, WorkflowRunner] = collections.OrderedDict()
+        self._close_waiters: dict[str, list[asyncio.Future[Event]]] = {}
+        self._timer_task: asyncio.Task[None] | None = None
+        self._started = False
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """Open the store, start firing timers, and recover every open workflow."""
+        if self._started:
+            return
+        await self.store.open()
+        self._started = True
+        self._timer_task = asyncio.create_task(self.timers.run(), name="aion-timers")
+        await self._recover()
+
+    async def close(self) -> None:
+        """Stop timers, activities and restarts, then close the store. Nothing recorded is lost."""
+        if not self._started:
+            return
+        self._started = False
+        if self._timer_task is not None:
+            self._timer_task.cancel()
+            await asyncio.gather(self._timer_task, return_exceptions=True)
+        await self.supervisor.close()
+        await self.activities.close()
+        for runner in list(self._runners.values()):
+            runner.forget()
+        self._runners.clear()
+        for waiters in self._close_waiters.values():
+            for waiter in waiters:
+                waiter.cancel()
+        await self.store.close()
+
+    async def _recover(self) -> None:
+        after = ""
+        while page := await self.store.open_workflows(after_id=after, limit=500):
+            await asyncio.gather(*(self._recover_one(record) for record in page))
+            after = page[-1].workflow_id
+
+    async def _recover_one(self, record: WorkflowRecord) -> None:
+        if record.status is WorkflowStatus.SUSPENDED:
+            return
+        if record.workflow_type not in self._workflows:
+            log.warning(
+                "workflow %s of type %r is open but not registered with this engine",
+                record.workflow_id,
+                record.workflow_type,
+            )
+            return
+        try:
+            await self.runner(record.workflow_id).ensure_live()
+        except AionError as error:
+            log.error("workflow %s not recovered: %s", record.workflow_id, error)
+
+    # --- runners and residency -----------------------------------------------------------------
+
+    def runner(self, workflow_id: str) -> WorkflowRunner:
+        """The runner of `workflow_id` (created on first use, most recently used last)."""
+        runner = self._runners.get(workflow_id)
+        if runner is None:
+            runner = self._runners[workflow_id] = WorkflowRunner(self, workflow_id)
+        else:
+            self._runners.move_to_end(workflow_id)
+        return runner
+
+    def runner_idle(self, runner: WorkflowRunner) -> None:
+        """A runner finished its steps: evict least recently used idle runners beyond the cache."""
+        excess = len(self._runners) - self.max_cached_workflows
+        if excess <= 0:
+            return
+        for workflow_id in list(self._runners):
+            if excess <= 0:
+                break
+            candidate = self._runners[workflow_id]
+            if not candidate.busy:
+                candidate.forget()
+                del self._runners[workflow_id]
+                excess -= 1
+
+    @property
+    def cached_workflows(self) -> int:
+        """How many workflows have a runner in memory."""
+        return len(self._runners)
+
+    def is_idle(self) -> bool:
+        """Whether nothing runs: no workflow step and no activity attempt (time skipping)."""
+        return self.activities.idle and not any(r.busy for r in self._runners.values())
+
+    def workflow_definition(self, name: str) -> WorkflowDefinition:
+        """The registered workflow named `name`.
+
+        Raises:
+            ConfigurationError: No workflow of that name is registered.
+        """
+        try:
+            return self._workflows[name]
+        except KeyError:
+            raise ConfigurationError(
+                f"workflow type {name!r} is not registered with this engine; "
+                f"registered: {', '.join(sorted(self._workflows)) or 'none'}"
+            ) from None
+
+    # --- after each durable append -------------------------------------------------------------
+
+    def after_append(
+        self,
+        runner: WorkflowRunner,
+        events: Sequence[Event],
+        dispatch: Sequence[tuple[str, ActivityScheduled]],
+        *,
+        resume_activities: bool,
+    ) -> None:
+        """Let effects of a durable step happen: dispatch, arm, cancel, notify."""
+        workflow_id = runner.workflow_id
+        recorded_at = events[0].recorded_at
+        for run_id, scheduled in dispatch:
+            self.activities.launch(
+                workflow_id, run_id, scheduled, recorded_at, attempt=1, started=True
+            )
+        for event in events:
+            body = event.body
+            if isinstance(body, TimerStarted):
+                self.timers.armed(body.fire_at)
+            elif isinstance(body, ActivityCancelRequested):
+                self.activities.cancel(workflow_id, event.run_id, body.activity_id)
+            elif body.type in _CLOSES_RUN:
+                self.activities.abandon_run(workflow_id, event.run_id)
+                if not isinstance(body, WorkflowContinuedAsNew):
+                    self._notify_closed(workflow_id, event)
+        instance = runner.instance
+        if resume_activities and instance is not None and not instance.closed:
+            now = self.clock.now()
+            for state in instance.pending_activities():
+                self.activities.resume(workflow_id, instance.run_id, state, now)
+
+    def _notify_closed(self, workflow_id: str, event: Event) -> None:
+        for waiter in self._close_waiters.pop(workflow_id, []):
+            if not waiter.done():
+                waiter.set_result(event)
+
+    # --- starting and following workflows ------------------------------------------------------
+
+    def _definition_of(self, workflow: object) -> WorkflowDefinition:
+        if isinstance(workflow, str):
+            return self.workflow_definition(workflow)
+        definition = workflow_definition(workflow)
+        registered = self._workflows.get(definition.name)
+        if registered is None:
+            raise ConfigurationError(
+                f"workflow {definition.name!r} is not registered with this engine; "
+                "pass it in Engine(workflows=[...])"
+            )
+        return registered
+
+    async def start_workflow(
+        self,
+        workflow: object,
+        *args: Any,
+        id: str | None = None,
+        task_queue: str | None = None,
+        id_conflict: IdConflictPolicy = "fail",
+        id_reuse: IdReusePolicy = "allow",
+        search_attributes: dict[str, SearchAttributeValue] | None = None,
+    ) -> WorkflowHandle:
+        """Start a workflow; return once its start is durable.
+
+        Args:
+            workflow: The workflow (class, run method, function) or its type name.
+            *args: Its input, checked against the run method's type hints.
+            id: The workflow id; a random one when omitted.
+            task_queue: The task queue of the workflow (and default of its activities).
+            id_conflict: When a run with this id is open: ``"fail"``, ``"use_existing"``
+                (return its handle) or ``"terminate_existing"``.
+            id_reuse: When the id's last run is closed: ``"allow"``,
+                ``"allow_failed_only"`` or ``"reject"``.
+            search_attributes: Values to find the workflow by in listings.
+
+        Raises:
+            PayloadValidationError: The input does not fit the workflow's signature
+                (nothing recorded).
+            WorkflowAlreadyStartedError: The id policies refuse a new run.
+        """
+        definition = self._definition_of(workflow)
+        started = WorkflowStarted(
+            workflow_type=definition.name,
+            input=to_payloads(args, definition.param_types, f"workflow {definition.name!r}"),
+            task_queue=task_queue or "default",
+            code_version=definition.code_version,
+            search_attributes=search_attributes or {},
+        )
+        workflow_id = id or str(uuid.uuid4())
+        if not workflow_id.strip():
+            raise ConfigurationError("a workflow id must not be empty")
+        request = StartRequest(definition, str(uuid.uuid4()), id_conflict, id_reuse)
+        run_id = await self.runner(workflow_id).submit("start", started, start=request)
+        return WorkflowHandle(self, workflow_id, run_id, definition.return_type)
+
+    async def execute_workflow(self, workflow: object, *args: Any, **options: Any) -> Any:
+        """Start a workflow and wait for its result (options as for `start_workflow`)."""
+        handle = await self.start_workflow(workflow, *args, **options)
+        return await handle.result()
+
+    def get_handle(self, workflow_id: str) -> WorkflowHandle:
+        """A handle to an existing workflow (its latest run)."""
+        return WorkflowHandle(self, workflow_id, None, None)
+
+    async def wait_closed(self, workflow_id: str) -> Event:
+        """The event that closed the workflow's last run (following continue-as-new).
+
+        Raises:
+            WorkflowNotFoundError: No such workflow.
+        """
+        waiter: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
+        self._close_waiters.setdefault(workflow_id, []).append(waiter)
+        record = await self.store.get_workflow(workflow_id)
+        if record is None:
+            waiter.cancel()
+            raise WorkflowNotFoundError(workflow_id)
+        if record.status.is_closed and record.status is not WorkflowStatus.CONTINUED_AS_NEW:
+            waiter.cancel()
+            [last] = await self.store.read_events(workflow_id, after_seq=record.last_seq - 1)
+            return last
+        return await waiter
+
+    async def result(self, workflow_id: str, return_type: Any = Any) -> Any:
+        """Wait for the workflow to close; its result, or `WorkflowFailureError`."""
+        closing = await self.wait_closed(workflow_id)
+        body = await self.codec.decode_payloads_in(closing.body)
+        if isinstance(body, WorkflowCompleted):
+            if return_type is None:
+                record = await self.store.get_workflow(workflow_id)
+                definition = self._workflows.get(record.workflow_type) if record else None
+                return_type = definition.return_type if definition else Any
+            return from_payload(body.result, return_type, what="workflow result")
+        status = closing.type.removeprefix("Workflow").lower()
+        message = getattr(body, "reason", "") or getattr(body, "message", "") or status
+        error = WorkflowFailureError(workflow_id, status, message)
+        if isinstance(body, WorkflowFailed):
+            error = WorkflowFailureError(workflow_id, status, body.failure.message)
+            raise error from exception_from_failure(body.failure)
+        raise error
+
+    async def list_workflows(
+        self,
+        *,
+        status: WorkflowStatus | Iterable[WorkflowStatus] | None = None,
+        type: str | None = None,
+        search: dict[str, SearchAttributeValue] | None = None,
+        limit: int = 100,
+    ) -> list[WorkflowRecord]:
+        """Workflows matching every given filter, newest first."""
+        return await self.store.list_workflows(_filter(status, type, search, limit))
+
+    async def count_workflows(
+        self,
+        *,
+        status: WorkflowStatus | Iterable[WorkflowStatus] | None = None,
+        type: str | None = None,
+        search: dict[str, SearchAttributeValue] | None = None,
+    ) -> int:
+        """How many workflows match every given filter."""
+        return await self.store.count_workflows(_filter(status, type, search, 1))
+
+
+def _filter(
+    status: WorkflowStatus | Iterable[WorkflowStatus] | None,
+    workflow_type: str | None,
+    search: dict[str, SearchAttributeValue] | None,
+    limit: int,
+) -> WorkflowFilter:
+    statuses = (
+        None
+        if status is None
+        else frozenset({status} if isinstance(status, WorkflowStatus) else status)
+    )
+    return WorkflowFilter(
+        statuses=statuses, workflow_type=workflow_type, search_attributes=search or {}, limit=limit
+    )
+
+
+_CLOSES_RUN = frozenset(
+    {
+        "WorkflowCompleted",
+        "WorkflowFailed",
+        "WorkflowCancelled",
+        "WorkflowTerminated",
+        "WorkflowTimedOut",
+        "WorkflowContinuedAsNew",
+    }
+)
+
+
+def _by_name(definitions: Iterable[_D], kind: str) -> dict[str, _D]:
+    found: dict[str, _D] = {}
+    for definition in definitions:
+        if definition.name in found and found[definition.name] is not definition:
+            raise ConfigurationError(f"two {kind}s are registered as {definition.name!r}")
+        found[definition.name] = definition
+    return found

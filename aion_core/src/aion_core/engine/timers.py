@@ -1,0 +1,114 @@
+"""Durable timers firing: the store's due index drives them, so sleeping workflows need no memory.
+
+The service sleeps until the earliest armed timer, then records `TimerFired`
+for every due one through its workflow's runner (which rehydrates an evicted
+workflow first). The timer's row is disarmed in the same batch that records
+the fire, so a timer fires exactly once; a fire the workflow no longer
+expects (closed run, cancelled timer) is refused and records nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from aion_core.errors import AionError, StoreError, WorkflowClosedError, WorkflowNotFoundError
+from aion_core.events import TimerFired
+from aion_core.store.records import TimerRecord
+
+if TYPE_CHECKING:
+    from aion_core.engine.engine import Engine
+
+__all__ = ["TimerService"]
+
+log = logging.getLogger("aion.timers")
+
+TimerId = tuple[str, str, int]
+_BATCH = 1000
+
+
+class TimerService:
+    """Fires the durable timers of an engine's store."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._changed = asyncio.Event()
+        self._firing: set[TimerId] = set()
+        self._refused: set[TimerId] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def armed(self, fire_at: datetime) -> None:
+        """A timer was armed; wake up to reconsider the next moment to fire."""
+        self._changed.set()
+
+    async def run(self) -> None:
+        """Fire due timers until cancelled."""
+        while True:
+            try:
+                await self._fire_due()
+                await self._sleep_until_next()
+            except asyncio.CancelledError:
+                raise
+            except StoreError as error:
+                log.warning("timer service: %s; retrying in 1s", error)
+                await asyncio.sleep(1)
+
+    async def _fire_due(self) -> None:
+        self._changed.clear()
+        due = await self.engine.store.due_timers(self.engine.clock.now(), limit=_BATCH)
+        for timer in due:
+            key = (timer.workflow_id, timer.run_id, timer.timer_id)
+            if key not in self._firing and key not in self._refused:
+                self._firing.add(key)
+                task = asyncio.create_task(self._fire(key, timer), name=f"aion-timer-{key[0]}")
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    async def _next_moment(self) -> datetime | None:
+        if not self._refused and not self._firing:
+            return await self.engine.store.next_timer_at()
+        # Skip timers already being fired or refused, or the loop would spin on them.
+        skip = len(self._refused) + len(self._firing)
+        upcoming = await self.engine.store.due_timers(
+            datetime.max.replace(tzinfo=self.engine.clock.now().tzinfo), limit=skip + 1
+        )
+        for timer in upcoming:
+            if (
+                timer.workflow_id,
+                timer.run_id,
+                timer.timer_id,
+            ) not in self._firing | self._refused:
+                return timer.fire_at
+        return None
+
+    async def _sleep_until_next(self) -> None:
+        moment = await self._next_moment()
+        changed = asyncio.ensure_future(self._changed.wait())
+        waiters: set[asyncio.Future[Any]] = {changed}
+        if moment is not None:
+            waiters.add(asyncio.ensure_future(self.engine.clock.sleep_until(moment)))
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+
+    async def _fire(self, key: TimerId, timer: TimerRecord) -> None:
+        try:
+            await self.engine.runner(timer.workflow_id).submit(
+                "input", TimerFired(timer_id=timer.timer_id), run_id=timer.run_id
+            )
+        except (WorkflowClosedError, WorkflowNotFoundError) as refusal:
+            log.error("timer %s refused: %s", key, refusal)
+            self._refused.add(key)
+        except StoreError as error:
+            log.warning("timer %s could not be recorded (%s); it stays armed", key, error)
+            await asyncio.sleep(1)
+        except AionError as error:
+            log.error("timer %s cannot fire: %s", key, error)
+            self._refused.add(key)
+        finally:
+            self._firing.discard(key)
+            self._changed.set()

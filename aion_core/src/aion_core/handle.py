@@ -1,0 +1,79 @@
+"""A handle to one workflow: wait for its result, look at it, stop it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aion_core.errors import WorkflowNotFoundError
+from aion_core.events import Event, WorkflowCancelRequested, WorkflowTerminated
+from aion_core.store.records import WorkflowRecord
+
+if TYPE_CHECKING:
+    from aion_core.engine.engine import Engine
+
+__all__ = ["WorkflowHandle"]
+
+
+class WorkflowHandle:
+    """Refers to a workflow by id (and the run it was started as, when known).
+
+    Attributes:
+        workflow_id: The workflow's id.
+        run_id: The run this handle was created for, or None for "the latest run".
+    """
+
+    def __init__(
+        self, engine: Engine, workflow_id: str, run_id: str | None, return_type: Any
+    ) -> None:
+        self._engine = engine
+        self.workflow_id = workflow_id
+        self.run_id = run_id
+        self._return_type = return_type
+
+    def __repr__(self) -> str:
+        return f"WorkflowHandle({self.workflow_id!r}, run_id={self.run_id!r})"
+
+    async def result(self) -> Any:
+        """Wait until the workflow closes; return its result.
+
+        Follows continue-as-new to the last run.
+
+        Raises:
+            WorkflowFailureError: It failed, was cancelled, terminated or timed out;
+                the cause carries the recorded failure.
+        """
+        return await self._engine.result(self.workflow_id, self._return_type)
+
+    async def describe(self) -> WorkflowRecord:
+        """Its status, type, run, times and search attributes.
+
+        Raises:
+            WorkflowNotFoundError: No such workflow.
+        """
+        record = await self._engine.store.get_workflow(self.workflow_id)
+        if record is None:
+            raise WorkflowNotFoundError(self.workflow_id)
+        return record
+
+    async def history(self) -> list[Event]:
+        """Every recorded event of the workflow, in order (payloads as stored).
+
+        Raises:
+            WorkflowNotFoundError: No such workflow.
+        """
+        events = await self._engine.store.read_events(self.workflow_id)
+        if not events:
+            raise WorkflowNotFoundError(self.workflow_id)
+        return events
+
+    async def cancel(self, reason: str = "") -> None:
+        """Ask the workflow to cancel; its code decides how it ends (a `CancelledError`)."""
+        await self._engine.runner(self.workflow_id).submit(
+            "input", WorkflowCancelRequested(reason=reason)
+        )
+
+    async def terminate(self, reason: str = "") -> None:
+        """End the workflow now, without running more of its code."""
+        await self._engine.runner(self.workflow_id).submit(
+            "close", WorkflowTerminated(reason=reason, identity=self._engine.identity)
+        )

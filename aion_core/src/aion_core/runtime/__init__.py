@@ -1,0 +1,1 @@
+"""The workflow runtime: the deterministic loop and the live instance it drives."""

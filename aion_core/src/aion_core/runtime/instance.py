@@ -1,0 +1,526 @@
+"""A live workflow run: its code on a deterministic loop, fed events, issuing commands.
+
+The instance is a pure function of the events delivered to it. Inputs (the
+start, activity outcomes, timer fires, signals, cancel requests) are delivered
+one at a time, each followed by running the code until it waits again.
+Commands (schedule an activity, start a timer, complete) are collected for the
+engine to record. Replay delivers recorded inputs the same way; each command
+the code issues is then matched, by kind and per-run ordinal, to the event that
+recorded it (DESIGN 4.2) instead of being issued again.
+
+Matching rules, checked as replay goes:
+
+- a command the code issues must be the recorded one with the same key, with
+  the same identity (activity type, patch id, ...);
+- while recorded inputs remain to be delivered, the code may not issue a
+  command the history does not have at that point;
+- before a recorded input is delivered, every command recorded before it must
+  have been issued again.
+
+A break of any rule is a `NondeterminismError`. It is never raised into
+workflow code (which could swallow it): the instance stops and the engine
+reports it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from aion_core.converter import from_payload, from_payloads, to_payload
+from aion_core.definitions import WorkflowDefinition
+from aion_core.errors import ActivityError, NondeterminismError, TimeoutError
+from aion_core.events import (
+    CLOSING_EVENT_TYPES,
+    ActivityCancelled,
+    ActivityCancelRequested,
+    ActivityCompleted,
+    ActivityFailed,
+    ActivityScheduled,
+    ActivityStarted,
+    ActivityTimedOut,
+    Event,
+    EventBody,
+    MarkerRecorded,
+    Payload,
+    SignalReceived,
+    TimerCancelled,
+    TimerFired,
+    TimerStarted,
+    WorkflowCancelled,
+    WorkflowCancelRequested,
+    WorkflowCompleted,
+    WorkflowContinuedAsNew,
+    WorkflowFailed,
+    WorkflowStarted,
+)
+from aion_core.failures import DOMAIN_FAILURES, exception_from_failure, failure_from_exception
+from aion_core.runtime.commands import (
+    ContinueAsNew,
+    command_key,
+    describe,
+    is_input,
+    same_command,
+    source_line,
+)
+from aion_core.runtime.loop import WorkflowEventLoop
+
+__all__ = ["ActivityState", "WorkflowInfo", "WorkflowInstance"]
+
+
+@dataclass(frozen=True)
+class WorkflowInfo:
+    """What a workflow knows about itself (`workflow.info()`)."""
+
+    workflow_id: str
+    run_id: str
+    workflow_type: str
+    task_queue: str
+    start_time: datetime
+    attempt: int
+    code_version: str
+    continued_from_run_id: str | None
+    parent_workflow_id: str | None
+
+
+@dataclass
+class ActivityState:
+    """Where one scheduled activity stands, for the engine that executes it."""
+
+    scheduled: ActivityScheduled
+    scheduled_at: datetime
+    attempt: int = 0
+    """The last attempt started (0: none yet)."""
+    running: bool = False
+    """The last attempt started and has no recorded outcome."""
+    retry_at: datetime | None = None
+    last_heartbeat_details: tuple[Payload, ...] = ()
+    done: bool = False
+    cancel_requested: bool = False
+
+
+@dataclass
+class _PendingActivity:
+    future: asyncio.Future[Any]
+    activity_type: str
+    return_type: Any
+
+
+@dataclass
+class _Condition:
+    predicate: Callable[[], bool]
+    future: asyncio.Future[bool]
+
+
+class WorkflowInstance:
+    """One run of one workflow, live in memory.
+
+    Args:
+        definition: The workflow's code.
+        workflow_id: Its id.
+        run_id: The run.
+        history: Recorded events of this run so far, for replay (empty for a new run).
+    """
+
+    def __init__(
+        self,
+        definition: WorkflowDefinition,
+        workflow_id: str,
+        run_id: str,
+        history: Sequence[Event] = (),
+    ) -> None:
+        self.definition = definition
+        self.workflow_id = workflow_id
+        self.run_id = run_id
+        self.loop = WorkflowEventLoop(self)  # type: ignore[abstract]
+        self.random = random.Random(uuid.UUID(run_id).int if _is_uuid(run_id) else run_id)
+        self.info: WorkflowInfo | None = None
+        self.activities: dict[int, ActivityState] = {}
+        self.closed = False
+        self.cancel_requested = False
+        self.fatal: BaseException | None = None
+        """Why the instance cannot go on (a bug in workflow code, nondeterminism)."""
+        self._now: datetime | None = None
+        self._run_start: datetime | None = None
+        self._ordinals: dict[str, int] = {}
+        self._commands: list[EventBody] = []
+        self._recorded: dict[tuple[str, object], Event] = {}
+        self._matched: set[tuple[str, object]] = set()
+        self._next_input: Event | None = None
+        self._replaying = False
+        self._timers: dict[int, asyncio.TimerHandle] = {}
+        self._timer_ids: dict[asyncio.TimerHandle, int] = {}
+        self._pending_activities: dict[int, _PendingActivity] = {}
+        self._conditions: list[_Condition] = []
+        self._patches: dict[str, bool] = {}
+        self._signals: dict[str, list[tuple[Payload, ...]]] = {}
+        self._main: asyncio.Task[None] | None = None
+        self._history = list(history)
+        self._recorded_in_order = [
+            (key, event) for event in self._history if (key := command_key(event.body)) is not None
+        ]
+        self._recorded.update(self._recorded_in_order)
+        self._unchecked = 0
+
+    # --- time ----------------------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        """Workflow time: when the event being delivered was recorded."""
+        assert self._now is not None, "the run has not started"
+        return self._now
+
+    def loop_time(self) -> float:
+        """Workflow time as the loop reports it: seconds since the run started."""
+        assert self._now is not None
+        assert self._run_start is not None
+        return (self._now - self._run_start).total_seconds()
+
+    # --- replay --------------------------------------------------------------------------------
+
+    def replay(self) -> None:
+        """Deliver the recorded history; afterwards the instance is at the live edge.
+
+        Raises:
+            NondeterminismError: The code no longer issues what the history recorded.
+            BaseException: The code raised unexpectedly (left in `fatal` as well).
+        """
+        inputs = [event for event in self._history if is_input(event.body)]
+        following = dict(zip(map(id, inputs), [*inputs[1:], None], strict=True))
+        for event in self._history:
+            if not is_input(event.body):
+                self.observe(event)
+                continue
+            self._check_issued_before(event)
+            self._next_input = following[id(event)]
+            self._replaying = True
+            self._deliver(event.body, event.recorded_at)
+            if self.fatal is not None:
+                raise self.fatal
+        self._replaying = False
+        self._next_input = None
+        self._check_issued_before(None)
+
+    def take_commands(self) -> list[EventBody]:
+        """Commands issued since the last call (after `replay`: those past the history's end)."""
+        commands, self._commands = self._commands, []
+        return commands
+
+    def _check_issued_before(self, upto: Event | None) -> None:
+        """Every command recorded before `upto` (or at all) must have been issued again."""
+        while self._unchecked < len(self._recorded_in_order):
+            key, event = self._recorded_in_order[self._unchecked]
+            if upto is not None and event.seq >= upto.seq:
+                return
+            self._unchecked += 1
+            if key in self._matched or event.body.type in CLOSING_EVENT_TYPES:
+                continue
+            self._fail_nondeterministic(
+                event.seq, "nothing", describe(event.body), self._waiting_at()
+            )
+            raise self.fatal  # type: ignore[misc]
+
+    def observe(self, event: Event) -> None:
+        """Track engine-recorded events the code never sees (attempts, retries)."""
+        body = event.body
+        state = self.activities.get(getattr(body, "activity_id", 0))
+        if isinstance(body, ActivityStarted) and state is not None:
+            state.attempt, state.running, state.retry_at = body.attempt, True, None
+        elif isinstance(body, ActivityFailed | ActivityTimedOut) and state is not None:
+            state.running, state.retry_at = False, body.retry_at
+            state.last_heartbeat_details = body.last_heartbeat_details
+        elif body.type in CLOSING_EVENT_TYPES:
+            self.closed = True
+
+    # --- delivering inputs -----------------------------------------------------------------------
+
+    def activate(self, body: EventBody, at: datetime) -> list[EventBody]:
+        """Deliver a new input at workflow time `at`; return the commands it caused.
+
+        Raises:
+            BaseException: The code raised unexpectedly or broke determinism (see `fatal`).
+        """
+        self._deliver(body, at)
+        if self.fatal is not None:
+            raise self.fatal
+        return self.take_commands()
+
+    def accepts(self, body: EventBody) -> bool:
+        """Whether an arriving input still means something to this run (not closed, pending)."""
+        if self.closed:
+            return False
+        if isinstance(body, TimerFired):
+            return body.timer_id in self._timers
+        if isinstance(
+            body, ActivityCompleted | ActivityFailed | ActivityTimedOut | ActivityCancelled
+        ):
+            state = self.activities.get(body.activity_id)
+            return state is not None and not state.done
+        return True
+
+    def _deliver(self, body: EventBody, at: datetime) -> None:
+        if self._now is None or at > self._now:
+            self._now = at
+        if isinstance(body, WorkflowStarted):
+            self._start(body, at)
+        elif isinstance(body, TimerFired):
+            handle = self._timers.pop(body.timer_id, None)
+            if handle is not None:
+                self._timer_ids.pop(handle, None)
+                if not handle.cancelled():
+                    self.loop.run_soon(handle._run)
+        elif isinstance(
+            body, ActivityCompleted | ActivityFailed | ActivityTimedOut | ActivityCancelled
+        ):
+            self._resolve_activity(body)
+        elif isinstance(body, SignalReceived):
+            self._signals.setdefault(body.signal_name, []).append(body.args)
+        elif isinstance(body, WorkflowCancelRequested):
+            self.cancel_requested = True
+            if self._main is not None and not self._main.done():
+                self._main.cancel(body.reason or "workflow cancel requested")
+        self._run_until_waiting()
+
+    def _run_until_waiting(self) -> None:
+        while True:
+            self.loop.run_ready()
+            if self.fatal is not None:
+                return
+            for condition in list(self._conditions):
+                if condition.future.done():
+                    self._conditions.remove(condition)
+                    continue
+                try:
+                    satisfied = condition.predicate()
+                except Exception as error:
+                    self._conditions.remove(condition)
+                    condition.future.set_exception(error)
+                    continue
+                if satisfied:
+                    self._conditions.remove(condition)
+                    condition.future.set_result(True)
+            if not self.loop._ready:
+                return
+
+    # --- the run itself -------------------------------------------------------------------------
+
+    def _start(self, body: WorkflowStarted, at: datetime) -> None:
+        self._run_start = at
+        self.info = WorkflowInfo(
+            workflow_id=self.workflow_id,
+            run_id=self.run_id,
+            workflow_type=body.workflow_type,
+            task_queue=body.task_queue,
+            start_time=at,
+            attempt=body.attempt,
+            code_version=body.code_version,
+            continued_from_run_id=body.parent_run_id,
+            parent_workflow_id=body.parent.workflow_id if body.parent else None,
+        )
+        try:
+            args = from_payloads(body.input, self.definition.param_types, "workflow input")
+        except Exception as error:
+            self.fatal = error
+            return
+        self._main = self.loop.create_task(
+            self._run_main(args), name=f"workflow {self.workflow_id}"
+        )
+
+    async def _run_main(self, args: list[Any]) -> None:
+        definition = self.definition
+        try:
+            if definition.cls is None:
+                result = await definition.run(*args)
+            else:
+                result = await definition.run(definition.cls(), *args)
+        except ContinueAsNew as request:
+            self._close(
+                WorkflowContinuedAsNew(
+                    new_run_id=str(uuid.UUID(int=self.random.getrandbits(128), version=4)),
+                    workflow_type=definition.name,
+                    input=request.payloads,
+                )
+            )
+        except asyncio.CancelledError:
+            if not self.cancel_requested:
+                raise
+            self._close(WorkflowCancelled(message="cancelled on request"))
+        except DOMAIN_FAILURES as error:
+            self._close(WorkflowFailed(failure=failure_from_exception(error)))
+        except Exception as error:
+            # A bug, not a decision of the workflow: supervision restarts it.
+            self.fatal = error
+        else:
+            try:
+                payload = to_payload(result, definition.return_type, what="workflow result")
+            except Exception as error:
+                self._close(WorkflowFailed(failure=failure_from_exception(error)))
+            else:
+                self._close(WorkflowCompleted(result=payload))
+
+    def _close(self, body: EventBody) -> None:
+        self.issue(("close", 0), body)
+        self.closed = True
+
+    # --- commands ------------------------------------------------------------------------------
+
+    def issue(self, key: tuple[str, object], body: EventBody) -> None:
+        """Issue a command: matched to the history when it has it, else recorded as new."""
+        recorded = self._recorded.get(key)
+        if recorded is not None:
+            late = self._next_input is not None and recorded.seq > self._next_input.seq
+            if not same_command(recorded.body, body) or late:
+                self._fail_nondeterministic(
+                    recorded.seq, describe(body), describe(recorded.body), source_line()
+                )
+                return
+            self._matched.add(key)
+            return
+        if self._next_input is not None:
+            self._fail_nondeterministic(
+                self._next_input.seq, describe(body), describe(self._next_input.body), source_line()
+            )
+            return
+        self._commands.append(body)
+
+    def _fail_nondeterministic(self, seq: int, expected: str, found: str, source: str) -> None:
+        if self.fatal is None:
+            self.fatal = NondeterminismError(self.workflow_id, seq, expected, found, source)
+
+    def _waiting_at(self) -> str:
+        if self._main is None or self._main.done():
+            return ""
+        frames = self._main.get_stack()
+        return f"{frames[-1].f_code.co_filename}:{frames[-1].f_lineno}" if frames else ""
+
+    def next_ordinal(self, kind: str) -> int:
+        """The next per-run ordinal of a command kind (activity, timer, child, ...)."""
+        value = self._ordinals.get(kind, 0) + 1
+        self._ordinals[kind] = value
+        return value
+
+    # --- timers --------------------------------------------------------------------------------
+
+    def start_timer(self, handle: asyncio.TimerHandle) -> None:
+        """Turn a loop timer into a durable one (`TimerStarted`)."""
+        delay = max(handle.when() - self.loop_time(), 0.0)
+        timer_id = self.next_ordinal("timer")
+        self._timers[timer_id] = handle
+        self._timer_ids[handle] = timer_id
+        duration = timedelta(seconds=delay)
+        self.issue(
+            ("timer", timer_id),
+            TimerStarted(timer_id=timer_id, fire_at=self.now() + duration, duration=duration),
+        )
+
+    def cancel_timer(self, handle: asyncio.TimerHandle) -> None:
+        """A pending timer the code no longer waits for (`TimerCancelled`)."""
+        timer_id = self._timer_ids.pop(handle, None)
+        if timer_id is not None and self._timers.pop(timer_id, None) is not None:
+            self.issue(("timer-cancel", timer_id), TimerCancelled(timer_id=timer_id))
+
+    # --- activities ----------------------------------------------------------------------------
+
+    def schedule_activity(
+        self, scheduled: ActivityScheduled, return_type: Any
+    ) -> asyncio.Future[Any]:
+        """Issue `ActivityScheduled`; the future resolves with the activity's outcome."""
+        future: asyncio.Future[Any] = self.loop.create_future()
+        activity_id = scheduled.activity_id
+        self._pending_activities[activity_id] = _PendingActivity(
+            future, scheduled.activity_type, return_type
+        )
+        self.activities[activity_id] = ActivityState(scheduled, self.now())
+        self.issue(("activity", activity_id), scheduled)
+
+        def on_done(done: asyncio.Future[Any]) -> None:
+            state = self.activities[activity_id]
+            if done.cancelled() and not state.done and not self.closed:
+                state.cancel_requested = True
+                self.issue(
+                    ("activity-cancel", activity_id),
+                    ActivityCancelRequested(activity_id=activity_id),
+                )
+
+        future.add_done_callback(on_done)
+        return future
+
+    def _resolve_activity(
+        self, body: ActivityCompleted | ActivityFailed | ActivityTimedOut | ActivityCancelled
+    ) -> None:
+        state = self.activities.get(body.activity_id)
+        if state is not None:
+            state.done, state.running, state.attempt = True, False, body.attempt
+        pending = self._pending_activities.pop(body.activity_id, None)
+        if pending is None or pending.future.done():
+            return
+        future = pending.future
+        if isinstance(body, ActivityCompleted):
+            try:
+                future.set_result(
+                    from_payload(body.result, pending.return_type, what="activity result")
+                )
+            except Exception as error:
+                future.set_exception(error)
+        elif isinstance(body, ActivityFailed):
+            failed = ActivityError(pending.activity_type, body.attempt, body.failure.message)
+            failed.__cause__ = exception_from_failure(body.failure)
+            future.set_exception(failed)
+        elif isinstance(body, ActivityTimedOut):
+            timed_out = ActivityError(
+                pending.activity_type, body.attempt, f"{body.timeout_kind} timeout"
+            )
+            timed_out.__cause__ = TimeoutError(body.timeout_kind)
+            future.set_exception(timed_out)
+        else:
+            future.cancel()
+
+    def pending_activities(self) -> list[ActivityState]:
+        """Activities scheduled and not finished, in schedule order."""
+        return [state for _, state in sorted(self.activities.items()) if not state.done]
+
+    # --- conditions, markers, signals -----------------------------------------------------------
+
+    def add_condition(self, predicate: Callable[[], bool]) -> asyncio.Future[bool]:
+        """A future resolved once `predicate()` holds after the code has run."""
+        future: asyncio.Future[bool] = self.loop.create_future()
+        self._conditions.append(_Condition(predicate, future))
+        return future
+
+    def patched(self, patch_id: str) -> bool:
+        """Whether this run takes the new branch of change `patch_id` (DESIGN 4.9)."""
+        if patch_id in self._patches:
+            return self._patches[patch_id]
+        key = ("patch", patch_id)
+        body = MarkerRecorded(name="patch", details={"id": to_payload(patch_id)})
+        if self._replaying:
+            # Old histories took the old branch unless they recorded the patch.
+            decision = key in self._recorded
+            if decision:
+                self.issue(key, body)
+        else:
+            decision = True
+            self.issue(key, body)
+        self._patches[patch_id] = decision
+        return decision
+
+    def take_signal(self, name: str) -> tuple[Payload, ...] | None:
+        """The oldest buffered signal of `name`, consumed; None when there is none."""
+        buffered = self._signals.get(name)
+        return buffered.pop(0) if buffered else None
+
+    def discard(self) -> None:
+        """Stop the instance for good; its tasks never run again."""
+        self.loop.close()
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True

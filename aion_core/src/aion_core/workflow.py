@@ -1,0 +1,288 @@
+"""Writing workflows: the decorators and the deterministic helpers workflow code calls.
+
+Workflow code is ordinary asyncio on a deterministic loop whose clock is
+workflow time (`asyncio.sleep`, `gather`, `wait`, `timeout` and `Event` all
+work and replay identically). Use the helpers here instead of the wall clock,
+`random` or `uuid`, and do I/O in activities.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import random as _random
+import uuid as _uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any, NoReturn, TypeVar, overload
+
+from aion_core.converter import to_payloads
+from aion_core.definitions import (
+    DEFINITION_ATTRIBUTE,
+    WorkflowDefinition,
+    activity_definition,
+    code_version,
+    signature_types,
+)
+from aion_core.errors import AionError, ConfigurationError
+from aion_core.events import ActivityScheduled
+from aion_core.retry import RetryPolicy
+from aion_core.runtime.commands import ContinueAsNew
+from aion_core.runtime.instance import WorkflowInfo, WorkflowInstance
+from aion_core.runtime.loop import WorkflowEventLoop
+
+__all__ = [
+    "NotInWorkflowError",
+    "WorkflowInfo",
+    "continue_as_new",
+    "defn",
+    "execute_activity",
+    "info",
+    "now",
+    "patched",
+    "random",
+    "run",
+    "sleep",
+    "uuid4",
+    "wait_condition",
+]
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+_RUN_MARK = "__aion_workflow_run__"
+
+
+class NotInWorkflowError(AionError, RuntimeError):
+    """A workflow helper was called outside workflow code."""
+
+
+def _instance() -> WorkflowInstance:
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None
+    if not isinstance(loop, WorkflowEventLoop):
+        raise NotInWorkflowError(
+            "this aion.workflow function can only be called from workflow code"
+        )
+    return loop.instance
+
+
+# --- decorators --------------------------------------------------------------------------------
+
+
+def run(fn: Callable[..., Awaitable[_R]]) -> Callable[..., Awaitable[_R]]:
+    """Mark the ``async`` method of a workflow class that runs the workflow."""
+    if not inspect.iscoroutinefunction(fn):
+        raise ConfigurationError(f"@workflow.run method {fn.__qualname__} must be async def")
+    setattr(fn, _RUN_MARK, True)
+    return fn
+
+
+@overload
+def defn(target: type[_T], /) -> type[_T]: ...  # type: ignore[overload-overlap]
+@overload
+def defn(target: Callable[..., Awaitable[_R]], /) -> Callable[..., Awaitable[_R]]: ...
+@overload
+def defn(*, name: str | None = None) -> Callable[[_T], _T]: ...
+
+
+def defn(target: Any = None, /, *, name: str | None = None) -> Any:
+    """Declare a workflow: a class with one ``@workflow.run`` method, or an ``async def``.
+
+    Args:
+        target: The class or function (when used without parentheses).
+        name: The workflow type name; defaults to the class or function name.
+    """
+
+    def decorate(obj: Any) -> Any:
+        if inspect.isclass(obj):
+            definition = _class_definition(obj, name or obj.__name__)
+            setattr(definition.run, DEFINITION_ATTRIBUTE, definition)
+        elif inspect.iscoroutinefunction(obj):
+            param_types, return_type = signature_types(obj, skip_self=False)
+            definition = WorkflowDefinition(
+                name or obj.__name__, None, obj, param_types, return_type, code_version(obj)
+            )
+        else:
+            raise ConfigurationError(
+                f"@workflow.defn needs a class with an async @workflow.run method or an async "
+                f"function, not {obj!r}"
+            )
+        setattr(obj, DEFINITION_ATTRIBUTE, definition)
+        return obj
+
+    return decorate(target) if target is not None else decorate
+
+
+def _class_definition(cls: type, name: str) -> WorkflowDefinition:
+    runs = [
+        member
+        for _, member in inspect.getmembers(cls, inspect.isfunction)
+        if getattr(member, _RUN_MARK, False)
+    ]
+    if len(runs) != 1:
+        raise ConfigurationError(
+            f"workflow class {cls.__qualname__} needs exactly one @workflow.run method, "
+            f"found {len(runs)}"
+        )
+    required = [
+        p
+        for p in inspect.signature(cls).parameters.values()
+        if p.default is inspect.Parameter.empty
+        and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    ]
+    if required:
+        raise ConfigurationError(
+            f"workflow class {cls.__qualname__} must be constructible without arguments; "
+            "take inputs in the @workflow.run method"
+        )
+    param_types, return_type = signature_types(runs[0], skip_self=True)
+    return WorkflowDefinition(name, cls, runs[0], param_types, return_type, code_version(cls))
+
+
+# --- deterministic helpers ---------------------------------------------------------------------
+
+
+def now() -> datetime:
+    """Workflow time (UTC): when the event being handled was recorded. Replays identically."""
+    return _instance().now()
+
+
+def random() -> _random.Random:
+    """A random generator seeded by the run; draws replay identically."""
+    return _instance().random
+
+
+def uuid4() -> _uuid.UUID:
+    """A random UUID that replays identically."""
+    return _uuid.UUID(int=_instance().random.getrandbits(128), version=4)
+
+
+def info() -> WorkflowInfo:
+    """The running workflow's id, run id, type, task queue, start time, ..."""
+    current = _instance().info
+    assert current is not None
+    return current
+
+
+def patched(patch_id: str) -> bool:
+    """Whether to take the new branch of a code change named `patch_id`.
+
+    New runs take it (True) and record that they did; runs replaying a history
+    recorded before the change take the old branch (False).
+    """
+    return _instance().patched(patch_id)
+
+
+def _seconds(duration: timedelta | float) -> float:
+    return duration.total_seconds() if isinstance(duration, timedelta) else float(duration)
+
+
+async def sleep(duration: timedelta | float) -> None:
+    """A durable timer: the workflow continues `duration` later, across restarts."""
+    _instance()
+    await asyncio.sleep(_seconds(duration))
+
+
+async def wait_condition(
+    predicate: Callable[[], bool],
+    *,
+    timeout: timedelta | float | None = None,  # noqa: ASYNC109 - a durable timer
+) -> bool:
+    """Wait until `predicate()` holds; False when `timeout` (a durable timer) passes first."""
+    instance = _instance()
+    if predicate():
+        return True
+    future = instance.add_condition(predicate)
+    if timeout is None:
+        return await future
+    try:
+        async with asyncio.timeout(_seconds(timeout)):
+            return await future
+    except TimeoutError:
+        return False
+
+
+def continue_as_new(*args: Any) -> NoReturn:
+    """End this run and start a fresh one of the same workflow (same id, new run id)."""
+    instance = _instance()
+    raise ContinueAsNew(
+        to_payloads(args, instance.definition.param_types, f"workflow {instance.definition.name}")
+    )
+
+
+@overload
+async def execute_activity(
+    activity: Callable[..., Awaitable[_R]],
+    *args: Any,
+    task_queue: str | None = None,
+    start_to_close_timeout: timedelta | None = None,
+    schedule_to_close_timeout: timedelta | None = None,
+    heartbeat_timeout: timedelta | None = None,
+    retry_policy: RetryPolicy | None = None,
+) -> _R: ...
+@overload
+async def execute_activity(
+    activity: Callable[..., _R],
+    *args: Any,
+    task_queue: str | None = None,
+    start_to_close_timeout: timedelta | None = None,
+    schedule_to_close_timeout: timedelta | None = None,
+    heartbeat_timeout: timedelta | None = None,
+    retry_policy: RetryPolicy | None = None,
+) -> _R: ...
+@overload
+async def execute_activity(
+    activity: str,
+    *args: Any,
+    task_queue: str | None = None,
+    start_to_close_timeout: timedelta | None = None,
+    schedule_to_close_timeout: timedelta | None = None,
+    heartbeat_timeout: timedelta | None = None,
+    retry_policy: RetryPolicy | None = None,
+) -> Any: ...
+
+
+async def execute_activity(
+    activity: Any,
+    *args: Any,
+    task_queue: str | None = None,
+    start_to_close_timeout: timedelta | None = None,
+    schedule_to_close_timeout: timedelta | None = None,
+    heartbeat_timeout: timedelta | None = None,
+    retry_policy: RetryPolicy | None = None,
+) -> Any:
+    """Run an activity (at least once) and return its result.
+
+    Args:
+        activity: An ``@activity.defn`` function, or an activity name.
+        *args: Its arguments, checked against its type hints.
+        task_queue: Where it runs; defaults to the workflow's task queue.
+        start_to_close_timeout: Longest time one attempt may take.
+        schedule_to_close_timeout: Longest time all attempts together may take.
+        heartbeat_timeout: Longest time between heartbeats of a running attempt.
+        retry_policy: How failed attempts are retried (default: `RetryPolicy()`).
+
+    Raises:
+        ActivityError: The activity failed for good; its cause is the last failure.
+        PayloadValidationError: The arguments do not fit the activity's signature.
+    """
+    instance = _instance()
+    if isinstance(activity, str):
+        activity_type, param_types, return_type = activity, None, Any
+    else:
+        definition = activity_definition(activity)
+        activity_type = definition.name
+        param_types, return_type = definition.param_types, definition.return_type
+    scheduled = ActivityScheduled(
+        activity_id=instance.next_ordinal("activity"),
+        activity_type=activity_type,
+        input=to_payloads(args, param_types, f"activity {activity_type!r}"),
+        task_queue=task_queue or (instance.info.task_queue if instance.info else "default"),
+        retry_policy=retry_policy or RetryPolicy(),
+        start_to_close_timeout=start_to_close_timeout,
+        schedule_to_close_timeout=schedule_to_close_timeout,
+        heartbeat_timeout=heartbeat_timeout,
+    )
+    return await instance.schedule_activity(scheduled, return_type)
