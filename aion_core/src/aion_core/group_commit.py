@@ -46,9 +46,9 @@ class GroupCommitter:
         self._pending.append((batch, outcome))
         if self._flusher is None:
             self._flusher = asyncio.create_task(self._flush(), name="aion-group-commit")
-        # Shielded: a caller that stops waiting must not cancel the commit of
-        # batches that other callers share with it.
-        await asyncio.shield(outcome)
+        # A caller that stops waiting cancels only its own outcome; the commit
+        # it shares with others goes on (its batch may still be written).
+        await outcome
 
     async def _flush(self) -> None:
         group: list[tuple[AppendBatch, asyncio.Future[None]]] = []
@@ -67,10 +67,17 @@ class GroupCommitter:
         finally:
             self._flusher = None
             # Cancelled mid-commit (engine shutdown): the commit in flight has an
-            # unknown outcome and nobody will flush the rest; fail them all.
+            # unknown outcome and nobody will flush the rest; cancel them all.
             for _, outcome in [*group, *self._pending]:
-                _settle(outcome, asyncio.CancelledError("group commit stopped"))
+                outcome.cancel()
             self._pending = []
+
+    async def close(self) -> None:
+        """Stop committing; appends still waiting are cancelled."""
+        flusher = self._flusher
+        if flusher is not None:
+            flusher.cancel()
+            await asyncio.gather(flusher, return_exceptions=True)
 
 
 def _settle(outcome: asyncio.Future[None], error: BaseException | None) -> None:

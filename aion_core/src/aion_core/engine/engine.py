@@ -188,9 +188,11 @@ class Engine:
             await asyncio.gather(self._timer_task, return_exceptions=True)
         await self.supervisor.close()
         await self.activities.close()
-        for runner in list(self._runners.values()):
-            runner.forget()
+        # Steps in flight stop before the store closes under them; whatever
+        # they had not committed is replayed or retried on the next start.
+        await asyncio.gather(*(runner.stop() for runner in self._runners.values()))
         self._runners.clear()
+        await self.committer.close()
         for waiters in self._close_waiters.values():
             for waiter in waiters:
                 waiter.cancel()

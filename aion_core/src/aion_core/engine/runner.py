@@ -161,7 +161,20 @@ class WorkflowRunner:
         self._arrivals.append(Arrival(kind, body, done, run_id, start))
         if self._drainer is None:
             self._drainer = asyncio.create_task(self._drain(), name=f"aion-{self.workflow_id}")
-        return await asyncio.shield(done)
+        # A sender that stops waiting cancels only its own future: the step
+        # goes on and may still record the arrival.
+        return await done
+
+    async def stop(self) -> None:
+        """Cancel the step in progress (engine shutdown); waiting arrivals are cancelled."""
+        drainer = self._drainer
+        if drainer is not None:
+            drainer.cancel()
+            await asyncio.gather(drainer, return_exceptions=True)
+        for arrival in self._arrivals:
+            arrival.done.cancel()
+        self._arrivals.clear()
+        self.forget()
 
     async def ensure_live(self) -> None:
         """Rebuild the instance of an open run (recovery, supervision restarts)."""
@@ -429,7 +442,9 @@ def _settle(
 ) -> None:
     if future.done():
         return
-    if error is not None:
+    if isinstance(error, asyncio.CancelledError):
+        future.cancel()
+    elif error is not None:
         future.set_exception(error)
     else:
         future.set_result(result)

@@ -1,4 +1,4 @@
-"""Testing helpers: the conformance suites every backend runs.
+"""Testing helpers: a time-skipping environment, a replayer, and the backend contract suites.
 
 `StoreContract` needs pytest and pytest-asyncio (``pip install aion-core[testing]``);
 it is imported on first use so that importing this package needs neither.
@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from aion_core.testing.environment import WorkflowEnvironment
+from aion_core.testing.replayer import Replayer
+
 if TYPE_CHECKING:
     from aion_core.testing.store_contract import StoreContract
 
-__all__ = ["StoreContract"]
+__all__ = ["Replayer", "StoreContract", "WorkflowEnvironment"]
 
 
 def __getattr__(name: str) -> Any:
