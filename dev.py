@@ -1,5 +1,6 @@
 """Development entry point: one command per task, on a clean clone with only Python and pip.
 
+    python3 dev.py demo      run `aion demo`: the bundled order saga on a SQLite file
     python3 dev.py test      lint, format check, type check and the whole test suite
     python3 dev.py install   only (re)create the development virtualenv in .venv
 
@@ -99,7 +100,10 @@ def main(argv: list[str]) -> int:
     if command == "install":
         ensure_venv()
         return 0
-    sys.exit(f"dev.py: unknown command {command!r}; use 'test' or 'install'")
+    if command == "demo":
+        ensure_venv()
+        return run(BIN / "aion", "demo", *rest)
+    sys.exit(f"dev.py: unknown command {command!r}; use 'demo', 'test' or 'install'")
 
 
 if __name__ == "__main__":

@@ -25,7 +25,8 @@ def test_aion_core_imports_neither_sqlalchemy_nor_nats_nor_click() -> None:
 def test_public_exports_are_pinned() -> None:
     assert set(aion_core.__all__) == {
         "HISTORY_FORMAT_VERSION", "ActivityError", "AionError", "ApplicationError",
-        "ChildWorkflowError", "ConfigurationError", "CorruptHistoryError", "Engine", "Event", "EventStore",
+        "ChildWorkflowError", "ConfigurationError", "CorruptHistoryError", "Engine", "Event",
+        "EventStore",
         "HistoryFormatError", "MemoryEventStore", "NondeterminismError", "Payload",
         "PayloadValidationError", "PluginError", "Plugins", "QueryError", "QueryHandlerFailed",
         "QueryRefused", "QueryReplyDropped", "QueryTimeout", "Recorder", "RetryPolicy",

@@ -7,7 +7,9 @@ from collections.abc import Sequence
 
 import click
 
+from aion_cli.commands.demo import demo_command
 from aion_cli.commands.plugins import plugins_command
+from aion_cli.commands.run import run_command
 from aion_cli.exit_codes import USAGE_ERROR, exit_code_for
 from aion_core.errors import AionError
 from aion_core.plugins import Plugins, load_plugins
@@ -25,7 +27,8 @@ def build_cli(plugins: Plugins) -> click.Group:
         """aion: durable workflows as plain async Python."""
         ctx.obj = plugins
 
-    cli.add_command(plugins_command)
+    for command in (demo_command, plugins_command, run_command):
+        cli.add_command(command)
     plugins.add_cli_commands(cli)
     return cli
 
@@ -38,6 +41,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(cli.main(args=argv, prog_name="aion", standalone_mode=False) or 0)
     except click.exceptions.Exit as done:
         return done.exit_code
+    except SystemExit as done:
+        return done.code if isinstance(done.code, int) else 1
     except click.ClickException as error:
         error.show()
         return error.exit_code

@@ -1,0 +1,85 @@
+"""`aion demo`: run the bundled order saga on the embedded default and show what happened."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from aion_cli.examples import order_saga
+from aion_cli.exit_codes import DOMAIN_FAILURE
+from aion_cli.options import store_option
+from aion_cli.timeline import timeline
+from aion_core import Engine, WorkflowFailureError
+from aion_core.engine import default_store_url
+from aion_core.plugins import Plugins
+from aion_core.urls import redact_url
+
+__all__ = ["demo_command"]
+
+ORDERS = [
+    order_saga.Order(order_id="book", items=["a book", "a lamp"], amount=42.5),
+    order_saga.Order(order_id="unicorn", items=["a unicorn"], amount=999.0),
+]
+
+
+@click.command("demo")
+@store_option
+@click.pass_obj
+def demo_command(plugins: Plugins, store: str | None) -> None:
+    """Run two orders through the bundled order saga and print their timelines.
+
+    One order succeeds after a payment retry and a durable cooling-off timer;
+    the other cannot ship and is compensated (refund, then release).
+    """
+    url = store or default_store_url(plugins)
+    if not asyncio.run(_demo(plugins, url)):
+        raise SystemExit(DOMAIN_FAILURE)
+
+
+async def _demo(plugins: Plugins, url: str) -> bool:
+    console = Console()
+    console.print(f"[bold]aion demo[/bold] on [cyan]{redact_url(url)}[/cyan]\n")
+    batch = uuid.uuid4().hex[:6]
+    async with Engine(
+        url,
+        workflows=order_saga.WORKFLOWS,
+        activities=order_saga.ACTIVITIES,
+        plugins=plugins,
+    ) as engine:
+        handles = [
+            await engine.start_workflow(
+                order_saga.OrderSaga.run, order, id=f"demo-{batch}-{order.order_id}"
+            )
+            for order in ORDERS
+        ]
+        outcomes = []
+        for handle in handles:
+            try:
+                outcomes.append(("completed", str(await handle.result())))
+            except WorkflowFailureError as failure:
+                cause = failure.__cause__
+                outcomes.append(
+                    ("failed", str(cause.__cause__ or cause) if cause else str(failure))
+                )
+        expected = ["completed", "failed"]
+        for handle, (status, detail) in zip(handles, outcomes, strict=True):
+            table = Table(title=f"{handle.workflow_id}: {status}", title_justify="left", box=None)
+            table.add_column("seq", justify="right")
+            table.add_column("+s", justify="right")
+            table.add_column("event")
+            table.add_column("detail")
+            for row in timeline(await handle.history()):
+                table.add_row(str(row.seq), f"{row.offset:.3f}", row.type, row.detail)
+            console.print(table)
+            console.print(f"  result: {detail}\n")
+    ok = [status for status, _ in outcomes] == expected
+    console.print(
+        "[green]both orders ended as designed[/green]"
+        if ok
+        else "[red]the orders did not end as designed[/red]"
+    )
+    return ok

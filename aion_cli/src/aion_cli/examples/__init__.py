@@ -1,0 +1,1 @@
+"""Example workflows shipped with the CLI; `aion demo` runs the order saga."""

@@ -1,0 +1,1 @@
+../aion_cli/src/aion_cli/examples/order_saga.py
