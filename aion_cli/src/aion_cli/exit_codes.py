@@ -1,12 +1,19 @@
 """Exit codes, and the one place that maps aion's errors to them.
 
 0: success. 1: a domain failure (the workflow failed, the store refused).
-2: a usage error (bad option, bad URL, a plugin that cannot be loaded).
+2: a usage error (bad option, bad URL, input of the wrong type, a plugin that
+cannot be loaded).
 """
 
 from __future__ import annotations
 
-from aion_core.errors import AionError, ConfigurationError, HistoryFormatError, PluginError
+from aion_core.errors import (
+    AionError,
+    ConfigurationError,
+    HistoryFormatError,
+    PayloadValidationError,
+    PluginError,
+)
 
 __all__ = ["DOMAIN_FAILURE", "OK", "USAGE_ERROR", "exit_code_for"]
 
@@ -14,7 +21,12 @@ OK = 0
 DOMAIN_FAILURE = 1
 USAGE_ERROR = 2
 
-_USAGE_ERRORS: tuple[type[AionError], ...] = (ConfigurationError, PluginError, HistoryFormatError)
+_USAGE_ERRORS: tuple[type[AionError], ...] = (
+    ConfigurationError,
+    PluginError,
+    HistoryFormatError,
+    PayloadValidationError,
+)
 
 
 def exit_code_for(error: AionError) -> int:
