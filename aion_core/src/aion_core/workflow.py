@@ -29,9 +29,10 @@ from aion_core.events import ActivityScheduled
 from aion_core.retry import RetryPolicy
 from aion_core.runtime.commands import ContinueAsNew
 from aion_core.runtime.instance import WorkflowInfo, WorkflowInstance
-from aion_core.runtime.loop import WorkflowEventLoop
+from aion_core.runtime.loop import NotAllowedInWorkflowError, WorkflowEventLoop
 
 __all__ = [
+    "NotAllowedInWorkflowError",
     "NotInWorkflowError",
     "WorkflowInfo",
     "continue_as_new",

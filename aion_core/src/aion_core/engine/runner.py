@@ -22,8 +22,6 @@ from typing import TYPE_CHECKING, Literal
 
 from aion_core.errors import (
     AionError,
-    NondeterminismError,
-    PayloadValidationError,
     SequenceConflictError,
     StoreError,
     WorkflowAlreadyStartedError,
@@ -365,11 +363,9 @@ class WorkflowRunner:
             return None
         try:
             instance = await self._replay(step.run_id)
-        except (StoreError, AionError) as error:
-            if isinstance(error, StoreError) or not _is_code_error(error):
-                raise
-            raise _Fatal(error) from None
-        except BaseException as error:
+        except (_Fatal, AionError):
+            raise  # code errors go to supervision; load errors refuse the arrival
+        except Exception as error:
             raise _Fatal(error) from None
         self.instance = instance
         # Commands the code issues past the end of its history (it had
@@ -395,7 +391,10 @@ class WorkflowRunner:
             event.model_copy(update={"body": await decode(event.body)}) for event in events[start:]
         ]
         instance = WorkflowInstance(definition, self.workflow_id, run_id, run_events)
-        instance.replay()
+        try:
+            instance.replay()  # discards the instance itself when it fails
+        except Exception as error:
+            raise _Fatal(error) from None
         return instance
 
     # --- recording -----------------------------------------------------------------------------
@@ -431,10 +430,6 @@ _WAKE = WorkflowTerminated(reason="internal: wake the instance")
 
 def _is_engine_record(body: EventBody) -> bool:
     return not is_input(body) and command_key(body) is None
-
-
-def _is_code_error(error: AionError) -> bool:
-    return isinstance(error, NondeterminismError | PayloadValidationError)
 
 
 def _settle(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import FrameType
 
@@ -139,14 +140,29 @@ def describe(body: EventBody) -> str:
 
 _PACKAGE_DIR = str(Path(__file__).resolve().parents[1])
 _ASYNCIO_DIR = os.path.dirname(os.path.abspath(sys.modules["asyncio"].__file__ or ""))
+_LOOP_FILE = str(Path(__file__).resolve().with_name("loop.py"))
 
 
-def source_line() -> str:
-    """``file:line`` of the workflow code that called into aion (for diffs)."""
-    frame: FrameType | None = sys._getframe(1)
-    while frame is not None:
+def source_line(frames: Iterable[FrameType] | None = None) -> str:
+    """``file:line`` of the innermost frame of workflow code, for diffs; "" when there is none.
+
+    Args:
+        frames: Frames innermost first (a suspended task's stack, reversed);
+            by default the caller's frame and those it was called from, up to
+            the loop driving the workflow (frames below it are the engine's or
+            the replayer's caller, not workflow code).
+    """
+    for frame in frames if frames is not None else _frames_on_the_loop(sys._getframe(1)):
         filename = os.path.abspath(frame.f_code.co_filename)
         if not filename.startswith((_PACKAGE_DIR, _ASYNCIO_DIR)):
             return f"{frame.f_code.co_filename}:{frame.f_lineno}"
-        frame = frame.f_back
     return ""
+
+
+def _frames_on_the_loop(frame: FrameType | None) -> Iterator[FrameType]:
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "run_ready" and os.path.abspath(code.co_filename) == _LOOP_FILE:
+            return
+        yield frame
+        frame = frame.f_back

@@ -15,7 +15,9 @@ Matching rules, checked as replay goes:
 - while recorded inputs remain to be delivered, the code may not issue a
   command the history does not have at that point;
 - before a recorded input is delivered, every command recorded before it must
-  have been issued again.
+  have been issued again;
+- a run the code completed, cancelled or continued as new must do so again,
+  issuing nothing the history does not have.
 
 A break of any rule is a `NondeterminismError`. It is never raised into
 workflow code (which could swallow it): the instance stops and the engine
@@ -30,6 +32,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import FrameType
 from typing import Any
 
 from aion_core.converter import from_payload, from_payloads, to_payload
@@ -71,6 +74,12 @@ from aion_core.runtime.commands import (
 from aion_core.runtime.loop import WorkflowEventLoop
 
 __all__ = ["ActivityState", "WorkflowInfo", "WorkflowInstance"]
+
+# Only workflow code ends a run this way; a failure may also be the engine's
+# (supervision giving up), so a recorded failure does not oblige the code.
+_CLOSED_ONLY_BY_CODE = frozenset(
+    {"WorkflowCompleted", "WorkflowCancelled", "WorkflowContinuedAsNew"}
+)
 
 
 @dataclass(frozen=True)
@@ -166,6 +175,7 @@ class WorkflowInstance:
         ]
         self._recorded.update(self._recorded_in_order)
         self._unchecked = 0
+        self._first_new_source = ""
 
     # --- time ----------------------------------------------------------------------------------
 
@@ -185,12 +195,22 @@ class WorkflowInstance:
     def replay(self) -> None:
         """Deliver the recorded history; afterwards the instance is at the live edge.
 
+        An instance whose replay fails is discarded: its code never runs again.
+
         Raises:
             NondeterminismError: The code no longer issues what the history recorded.
             BaseException: The code raised unexpectedly (left in `fatal` as well).
         """
+        try:
+            self._deliver_history()
+        except BaseException:
+            self.discard()
+            raise
+
+    def _deliver_history(self) -> None:
         inputs = [event for event in self._history if is_input(event.body)]
-        following = dict(zip(map(id, inputs), [*inputs[1:], None], strict=True))
+        upcoming: list[Event | None] = [*inputs[1:], None]
+        following = dict(zip(map(id, inputs), upcoming[: len(inputs)], strict=True))
         for event in self._history:
             if not is_input(event.body):
                 self.observe(event)
@@ -204,11 +224,20 @@ class WorkflowInstance:
         self._replaying = False
         self._next_input = None
         self._check_issued_before(None)
+        self._check_closed_as_recorded()
 
     def take_commands(self) -> list[EventBody]:
         """Commands issued since the last call (after `replay`: those past the history's end)."""
         commands, self._commands = self._commands, []
         return commands
+
+    def unmatched_commands(self) -> list[Event]:
+        """Recorded commands the code has not issued again (after `replay`: none, when in step).
+
+        A closing event recorded by the engine rather than the code (a failure
+        after supervision gave up) counts: the code did not issue it.
+        """
+        return [event for key, event in self._recorded_in_order if key not in self._matched]
 
     def _check_issued_before(self, upto: Event | None) -> None:
         """Every command recorded before `upto` (or at all) must have been issued again."""
@@ -223,6 +252,22 @@ class WorkflowInstance:
                 event.seq, "nothing", describe(event.body), self._waiting_at()
             )
             raise self.fatal  # type: ignore[misc]
+
+    def _check_closed_as_recorded(self) -> None:
+        """A run the code closed must close again, with nothing issued past its history."""
+        closing = self._history[-1] if self._history else None
+        if closing is None or closing.body.type not in _CLOSED_ONLY_BY_CODE:
+            return
+        if self._commands:
+            first, source = self._commands[0], self._first_new_source
+            self._fail_nondeterministic(
+                closing.seq, describe(first), describe(closing.body), source
+            )
+        elif ("close", 0) not in self._matched:
+            found = describe(closing.body)
+            self._fail_nondeterministic(closing.seq, "nothing", found, self._waiting_at())
+        if self.fatal is not None:
+            raise self.fatal
 
     def observe(self, event: Event) -> None:
         """Track engine-recorded events the code never sees (attempts, retries)."""
@@ -370,32 +415,69 @@ class WorkflowInstance:
 
     def issue(self, key: tuple[str, object], body: EventBody) -> None:
         """Issue a command: matched to the history when it has it, else recorded as new."""
+        if self.loop.is_closed():
+            return  # a discarded instance's last finally blocks: nobody records this
         recorded = self._recorded.get(key)
         if recorded is not None:
-            late = self._next_input is not None and recorded.seq > self._next_input.seq
-            if not same_command(recorded.body, body) or late:
+            if not same_command(recorded.body, body):
                 self._fail_nondeterministic(
                     recorded.seq, describe(body), describe(recorded.body), source_line()
                 )
-                return
-            self._matched.add(key)
+            elif self._next_input is not None and recorded.seq > self._next_input.seq:
+                # Issued too early: the history has other things to happen first.
+                found = self._first_unmatched_before(self._next_input)
+                self._fail_nondeterministic(
+                    found.seq, describe(body), describe(found.body), source_line()
+                )
+            else:
+                self._matched.add(key)
             return
         if self._next_input is not None:
+            # The history has something else at this point: the first recorded
+            # command not issued again, else the input the code should wait for.
+            found = self._first_unmatched_before(self._next_input)
             self._fail_nondeterministic(
-                self._next_input.seq, describe(body), describe(self._next_input.body), source_line()
+                found.seq, describe(body), describe(found.body), source_line()
             )
             return
+        if self._replaying and not self._commands:
+            self._first_new_source = source_line()
         self._commands.append(body)
+
+    def _first_unmatched_before(self, upto: Event) -> Event:
+        for key, event in self._recorded_in_order[self._unchecked :]:
+            if event.seq >= upto.seq:
+                break
+            if key not in self._matched:
+                return event
+        return upto
 
     def _fail_nondeterministic(self, seq: int, expected: str, found: str, source: str) -> None:
         if self.fatal is None:
+            source = source or self._definition_line()
             self.fatal = NondeterminismError(self.workflow_id, seq, expected, found, source)
 
     def _waiting_at(self) -> str:
+        """Where the workflow's code waits now (its main task's innermost frame of user code)."""
         if self._main is None or self._main.done():
             return ""
-        frames = self._main.get_stack()
-        return f"{frames[-1].f_code.co_filename}:{frames[-1].f_lineno}" if frames else ""
+        # Follow the chain of awaits down from the main coroutine (a task's
+        # own stack has only its outermost frame while it is suspended).
+        frames: list[FrameType] = []
+        awaiting: Any = self._main.get_coro()
+        while (
+            frame := getattr(awaiting, "cr_frame", None) or getattr(awaiting, "gi_frame", None)
+        ) is not None:
+            frames.append(frame)
+            awaiting = getattr(awaiting, "cr_await", None) or getattr(
+                awaiting, "gi_yieldfrom", None
+            )
+        return source_line(reversed(frames))
+
+    def _definition_line(self) -> str:
+        """Where the workflow's run function is defined, when no better line is known."""
+        code = getattr(self.definition.run, "__code__", None)
+        return f"{code.co_filename}:{code.co_firstlineno}" if code is not None else ""
 
     def next_ordinal(self, kind: str) -> int:
         """The next per-run ordinal of a command kind (activity, timer, child, ...)."""
@@ -495,8 +577,9 @@ class WorkflowInstance:
         """Whether this run takes the new branch of change `patch_id` (DESIGN 4.9)."""
         if patch_id in self._patches:
             return self._patches[patch_id]
-        key = ("patch", patch_id)
         body = MarkerRecorded(name="patch", details={"id": to_payload(patch_id)})
+        key = command_key(body)
+        assert key is not None
         if self._replaying:
             # Old histories took the old branch unless they recorded the patch.
             decision = key in self._recorded

@@ -15,17 +15,24 @@ import asyncio
 import collections
 import contextvars
 import logging
+import weakref
 from asyncio import events
 from collections.abc import Callable, Coroutine, Generator
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from aion_core.errors import AionError
+
 if TYPE_CHECKING:
     from aion_core.runtime.instance import WorkflowInstance
 
-__all__ = ["WorkflowEventLoop"]
+__all__ = ["NotAllowedInWorkflowError", "WorkflowEventLoop"]
 
 _T = TypeVar("_T")
 log = logging.getLogger("aion.workflow")
+
+
+class NotAllowedInWorkflowError(AionError, RuntimeError):
+    """Workflow code used threads, network or other I/O; do that in an activity."""
 
 
 class WorkflowEventLoop(asyncio.AbstractEventLoop):
@@ -34,6 +41,7 @@ class WorkflowEventLoop(asyncio.AbstractEventLoop):
     def __init__(self, instance: WorkflowInstance) -> None:
         self.instance = instance
         self._ready: collections.deque[asyncio.Handle] = collections.deque()
+        self._tasks: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
         self._closed = False
 
     # --- driving -------------------------------------------------------------------------------
@@ -115,7 +123,9 @@ class WorkflowEventLoop(asyncio.AbstractEventLoop):
         context: contextvars.Context | None = None,
     ) -> asyncio.Task[_T]:
         """A task on this loop."""
-        return asyncio.Task(coro, loop=self, name=name, context=context)
+        task = asyncio.Task(coro, loop=self, name=name, context=context)
+        self._tasks.add(task)
+        return task
 
     def get_debug(self) -> bool:
         """Debug mode is off: its slow-callback timing would read the wall clock."""
@@ -130,9 +140,33 @@ class WorkflowEventLoop(asyncio.AbstractEventLoop):
         return self._closed
 
     def close(self) -> None:
-        """Drop pending callbacks; the instance is gone."""
+        """Drop pending callbacks and end the workflow's tasks; the instance is gone.
+
+        The coroutines of unfinished tasks are closed here, with this loop
+        running, rather than whenever the garbage collector finds them: their
+        ``finally`` blocks would otherwise run later under whatever loop is
+        running then, possibly another workflow's, and issue commands into it.
+        Here the instance is closed, so whatever they issue goes nowhere.
+        """
+        if self._closed:
+            return
         self._closed = True
         self._ready.clear()
+        outer = events._get_running_loop()
+        events._set_running_loop(self)
+        try:
+            for task in list(self._tasks):
+                if task.done():
+                    continue
+                task._log_destroy_pending = False  # type: ignore[attr-defined]
+                try:
+                    task.get_coro().close()
+                except Exception:  # a finally block that awaited, or raised
+                    workflow_id = self.instance.workflow_id
+                    log.debug("workflow %s: a task ended uncleanly", workflow_id, exc_info=True)
+        finally:
+            events._set_running_loop(outer)
+            self._ready.clear()
 
     def call_exception_handler(self, context: dict[str, Any]) -> None:
         """Log errors nobody awaited (a background task of the workflow that raised)."""
@@ -151,8 +185,11 @@ class WorkflowEventLoop(asyncio.AbstractEventLoop):
     def get_exception_handler(self) -> None:
         """No custom handler."""
 
+    def get_task_factory(self) -> None:
+        """No task factory: tasks are plain asyncio tasks on this loop."""
+
     def _refuse(self, what: str) -> Any:
-        raise RuntimeError(
+        raise NotAllowedInWorkflowError(
             f"{what} is not allowed in workflow code: it would not replay the same way. "
             "Do I/O, threads and subprocesses in an activity."
         )
@@ -185,3 +222,37 @@ class WorkflowEventLoop(asyncio.AbstractEventLoop):
     async def subprocess_shell(self, *args: Any, **kwargs: Any) -> Any:
         """Refused: subprocesses."""
         return self._refuse("starting a subprocess")
+
+
+def _refusal(name: str, what: str) -> Callable[..., Any]:
+    def refuse(self: WorkflowEventLoop, *args: Any, **kwargs: Any) -> Any:
+        return self._refuse(what)
+
+    refuse.__name__ = refuse.__qualname__ = name
+    refuse.__doc__ = f"Refused: {what}."
+    return refuse
+
+
+# The rest of the loop API would reach the outside world (or take the loop
+# out of the instance's hands). The base class would raise a bare
+# NotImplementedError; say what is wrong instead.
+_REFUSED = {
+    "network I/O": (
+        "getnameinfo create_server create_unix_connection create_unix_server "
+        "create_datagram_endpoint connect_accepted_socket start_tls sendfile sock_recv "
+        "sock_recv_into sock_recvfrom sock_recvfrom_into sock_sendall sock_sendto sock_connect "
+        "sock_accept sock_sendfile"
+    ),
+    "I/O on pipes and file descriptors": (
+        "connect_read_pipe connect_write_pipe add_reader remove_reader add_writer remove_writer"
+    ),
+    "an executor": "set_default_executor shutdown_default_executor",
+    "an OS signal handler": "add_signal_handler remove_signal_handler",
+    "running or stopping the workflow's loop": (
+        "run_forever run_until_complete stop shutdown_asyncgens"
+    ),
+    "changing the workflow's loop": "set_task_factory set_exception_handler set_debug",
+}
+for _what, _names in _REFUSED.items():
+    for _name in _names.split():
+        setattr(WorkflowEventLoop, _name, _refusal(_name, _what))
