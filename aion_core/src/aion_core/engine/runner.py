@@ -292,7 +292,9 @@ class WorkflowRunner:
         if self.instance is not None:
             self.instance.discard()
         step.begin_run(run_id)
-        self.instance = WorkflowInstance(definition, self.workflow_id, run_id)
+        self.instance = WorkflowInstance(
+            definition, self.workflow_id, run_id, interceptors=self.engine.workflow_interceptors
+        )
         await self._activate(self.instance, started, step)
 
     async def _activate(self, instance: WorkflowInstance, body: EventBody, step: _Step) -> None:
@@ -390,7 +392,13 @@ class WorkflowRunner:
         run_events = [
             event.model_copy(update={"body": await decode(event.body)}) for event in events[start:]
         ]
-        instance = WorkflowInstance(definition, self.workflow_id, run_id, run_events)
+        instance = WorkflowInstance(
+            definition,
+            self.workflow_id,
+            run_id,
+            run_events,
+            interceptors=self.engine.workflow_interceptors,
+        )
         try:
             instance.replay()  # discards the instance itself when it fails
         except Exception as error:

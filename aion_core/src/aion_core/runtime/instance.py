@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import FrameType
@@ -63,6 +63,7 @@ from aion_core.events import (
     WorkflowStarted,
 )
 from aion_core.failures import DOMAIN_FAILURES, exception_from_failure, failure_from_exception
+from aion_core.interceptors import WorkflowCall, WorkflowInterceptor
 from aion_core.runtime.commands import (
     ContinueAsNew,
     command_key,
@@ -142,8 +143,10 @@ class WorkflowInstance:
         workflow_id: str,
         run_id: str,
         history: Sequence[Event] = (),
+        interceptors: Sequence[WorkflowInterceptor] = (),
     ) -> None:
         self.definition = definition
+        self._interceptors = tuple(interceptors)
         self.workflow_id = workflow_id
         self.run_id = run_id
         self.loop = WorkflowEventLoop(self)  # type: ignore[abstract]
@@ -377,11 +380,21 @@ class WorkflowInstance:
 
     async def _run_main(self, args: list[Any]) -> None:
         definition = self.definition
+        workflow_object = definition.cls() if definition.cls is not None else None
+
+        async def invoke(call: WorkflowCall) -> Any:
+            if workflow_object is None:
+                return await definition.run(*call.args)
+            return await definition.run(workflow_object, *call.args)
+
+        # Interceptors run inside the deterministic loop: like workflow code,
+        # they must not read the wall clock or do I/O.
+        chain: Callable[[WorkflowCall], Awaitable[Any]] = invoke
+        for interceptor in reversed(self._interceptors):
+            chain = _intercepted(interceptor, chain)
+        call = WorkflowCall(definition.name, tuple(args), self.workflow_id, self.run_id)
         try:
-            if definition.cls is None:
-                result = await definition.run(*args)
-            else:
-                result = await definition.run(definition.cls(), *args)
+            result = await chain(call)
         except ContinueAsNew as request:
             self._close(
                 WorkflowContinuedAsNew(
@@ -599,6 +612,15 @@ class WorkflowInstance:
     def discard(self) -> None:
         """Stop the instance for good; its tasks never run again."""
         self.loop.close()
+
+
+def _intercepted(
+    interceptor: WorkflowInterceptor, proceed: Callable[[WorkflowCall], Awaitable[Any]]
+) -> Callable[[WorkflowCall], Awaitable[Any]]:
+    async def call(current: WorkflowCall) -> Any:
+        return await interceptor.execute_workflow(current, proceed)
+
+    return call
 
 
 def _is_uuid(value: str) -> bool:
