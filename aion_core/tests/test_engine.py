@@ -25,7 +25,9 @@ from aion_core import (
 from aion_core.errors import ConfigurationError
 from aion_core.events import ActivityFailed, ActivityStarted
 
-FAST = RetryPolicy(initial_interval=timedelta(milliseconds=5), maximum_interval=timedelta(milliseconds=20))
+FAST = RetryPolicy(
+    initial_interval=timedelta(milliseconds=5), maximum_interval=timedelta(milliseconds=20)
+)
 attempts: dict[str, int] = {}
 
 
@@ -187,7 +189,9 @@ async def test_id_reuse_policies(engine: Engine) -> None:
     failed = await engine.start_workflow(charging, "1", id="reuse-failed")
     with pytest.raises(WorkflowFailureError):
         await failed.result()
-    retried = await engine.start_workflow(charging, "2", id="reuse-failed", id_reuse="allow_failed_only")
+    retried = await engine.start_workflow(
+        charging, "2", id="reuse-failed", id_reuse="allow_failed_only"
+    )
     assert retried.run_id != failed.run_id
 
 
@@ -205,7 +209,9 @@ async def test_list_and_count(engine: Engine) -> None:
     await (await engine.start_workflow(w3, 1, id="done")).result()
     running = await engine.list_workflows(status=WorkflowStatus.RUNNING)
     assert [r.workflow_id for r in running] == ["sleepy"]
-    assert [r.workflow_id for r in await engine.list_workflows(search={"team": "ops"})] == ["sleepy"]
+    assert [r.workflow_id for r in await engine.list_workflows(search={"team": "ops"})] == [
+        "sleepy"
+    ]
     assert await engine.count_workflows() == 2
 
 
@@ -219,4 +225,7 @@ async def test_activity_error_surfaces_in_workflow_code(store_url: str) -> None:
         return "not reached"
 
     async with Engine(store_url, workflows=[catcher], activities=[declines]) as engine:
-        assert await engine.execute_workflow(catcher, "1") == "caught declines attempt 1: card declined"
+        assert (
+            await engine.execute_workflow(catcher, "1")
+            == "caught declines attempt 1: card declined"
+        )

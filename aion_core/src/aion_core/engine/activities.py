@@ -123,12 +123,19 @@ class ActivityExecutor:
         started: bool,
         start_at: datetime | None = None,
         heartbeat_details: tuple[Payload, ...] = (),
+        cancel_requested: bool = False,
     ) -> None:
-        """Drive an activity from `attempt` on (`started`: its start is recorded already)."""
+        """Drive an activity from `attempt` on (`started`: its start is recorded already).
+
+        With `cancel_requested` the workflow has already asked it to stop: the cancellation
+        is recorded instead of another attempt.
+        """
         key = (workflow_id, run_id, scheduled.activity_id)
         if key in self._running:
             return
         running = _Running(scheduled, scheduled_at)
+        if cancel_requested:
+            running.cancel_requested.set()
         self._running[key] = running
         running.task = asyncio.create_task(
             self._lifecycle(key, running, attempt, started, start_at, heartbeat_details),
@@ -140,6 +147,14 @@ class ActivityExecutor:
         key = (workflow_id, run_id, state.scheduled.activity_id)
         if key in self._running or state.done:
             return
+        if state.cancel_requested:
+            # The workflow asked it to stop, and the engine that was running it died
+            # before recording that it did: record the cancellation, start no attempt.
+            self.launch(
+                workflow_id, run_id, state.scheduled, state.scheduled_at,
+                attempt=state.attempt + 1, started=False, cancel_requested=True,
+            )  # fmt: skip
+            return
         if state.running:
             # Its attempt started but this process is not running it: the
             # engine that ran it is gone. That attempt counts as failed.
@@ -147,8 +162,14 @@ class ActivityExecutor:
                 message=f"attempt {state.attempt} was lost: the engine running it stopped",
                 type="ActivityAttemptLost",
             )
+            # Its own heartbeats died with it; the last recorded details carry on.
             outcome = self._failed_attempt(
-                state.scheduled, state.scheduled_at, state.attempt, failure, now, ()
+                state.scheduled,
+                state.scheduled_at,
+                state.attempt,
+                failure,
+                now,
+                state.last_heartbeat_details,
             )
             self._running[key] = running = _Running(state.scheduled, state.scheduled_at)
             running.task = asyncio.create_task(
@@ -260,6 +281,7 @@ class ActivityExecutor:
             self.launch(
                 key[0], key[1], running.scheduled, running.scheduled_at,
                 attempt=attempt + 1, started=False, start_at=outcome.retry_at,
+                heartbeat_details=outcome.last_heartbeat_details,
             )  # fmt: skip
 
     async def _record(
@@ -307,7 +329,7 @@ class ActivityExecutor:
                     attempt,
                     failure_from_exception(error),
                     clock.now(),
-                    (),
+                    heartbeat_details,
                 )
             try:
                 args = from_payloads(
@@ -317,7 +339,12 @@ class ActivityExecutor:
             except AionError as invalid:
                 failure = failure_from_exception(invalid).model_copy(update={"non_retryable": True})
                 return self._failed_attempt(
-                    scheduled, running.scheduled_at, attempt, failure, clock.now(), ()
+                    scheduled,
+                    running.scheduled_at,
+                    attempt,
+                    failure,
+                    clock.now(),
+                    heartbeat_details,
                 )
             info = ActivityInfo(
                 activity_id=scheduled.activity_id,
@@ -344,13 +371,19 @@ class ActivityExecutor:
             context = ActivityContext(info, on_heartbeat)
             running.context = context
             running.last_heartbeat_at = started_at
-            running.last_heartbeat_details = ()
+            # Until this attempt heartbeats, the last details are those it was handed.
+            running.last_heartbeat_details = previous
             running.heartbeat.clear()
             call = ActivityCall(scheduled.activity_type, tuple(args), key[0], attempt)
             work = asyncio.ensure_future(self._invoke(definition, context, call))
             self.attempts_in_progress += 1
             try:
                 outcome = await self._supervise(work, running, started_at)
+            except asyncio.CancelledError:
+                # The lifecycle itself was cancelled (the run closed, the engine stops):
+                # the attempt is a task of its own and must be stopped explicitly.
+                self._stop(work, running)
+                raise
             finally:
                 self.attempts_in_progress -= 1
                 running.context = None

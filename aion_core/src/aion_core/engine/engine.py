@@ -136,6 +136,7 @@ class Engine:
         self.max_cached_workflows = max_cached_workflows
         self.committer = GroupCommitter(self.store)
         self.codec = PayloadCodecChain(self.plugins.payload_codecs())
+        self.workflow_interceptors = self.plugins.workflow_interceptors()
         self.activities = ActivityExecutor(
             self,
             activity_definitions,
@@ -231,7 +232,16 @@ class Engine:
         return runner
 
     def runner_idle(self, runner: WorkflowRunner) -> None:
-        """A runner finished its steps: evict least recently used idle runners beyond the cache."""
+        """A runner finished its steps: drive its unfinished activities, then evict.
+
+        Least recently used idle runners beyond the cache are evicted. Before that, every
+        activity the live instance still waits for is handed to the executor: a replay that
+        recorded nothing (recovery of a workflow waiting on an activity whose attempt died
+        with the old engine, a supervision restart) has no append whose effects would do it,
+        and the instance may be evicted right below.
+        """
+        if self._started:
+            self._resume_activities(runner)
         excess = len(self._runners) - self.max_cached_workflows
         if excess <= 0:
             return
@@ -248,6 +258,11 @@ class Engine:
     def cached_workflows(self) -> int:
         """How many workflows have a runner in memory."""
         return len(self._runners)
+
+    @property
+    def busy_workflows(self) -> int:
+        """How many cached workflows have a step running or arrivals waiting (never evicted)."""
+        return sum(1 for runner in self._runners.values() if runner.busy)
 
     def is_idle(self) -> bool:
         """Whether nothing runs: no workflow step and no activity attempt (time skipping)."""
@@ -274,8 +289,6 @@ class Engine:
         runner: WorkflowRunner,
         events: Sequence[Event],
         dispatch: Sequence[tuple[str, ActivityScheduled]],
-        *,
-        resume_activities: bool,
     ) -> None:
         """Let effects of a durable step happen: dispatch, arm, cancel, notify."""
         workflow_id = runner.workflow_id
@@ -294,11 +307,18 @@ class Engine:
                 self.activities.abandon_run(workflow_id, event.run_id)
                 if not isinstance(body, WorkflowContinuedAsNew):
                     self._notify_closed(workflow_id, event)
+
+    def _resume_activities(self, runner: WorkflowRunner) -> None:
+        """Hand every unfinished activity of the live instance to the executor.
+
+        Idempotent: activities the executor already drives are left alone.
+        """
         instance = runner.instance
-        if resume_activities and instance is not None and not instance.closed:
-            now = self.clock.now()
-            for state in instance.pending_activities():
-                self.activities.resume(workflow_id, instance.run_id, state, now)
+        if instance is None or instance.closed:
+            return
+        now = self.clock.now()
+        for state in instance.pending_activities():
+            self.activities.resume(runner.workflow_id, instance.run_id, state, now)
 
     def _notify_closed(self, workflow_id: str, event: Event) -> None:
         for waiter in self._close_waiters.pop(workflow_id, []):

@@ -132,7 +132,8 @@ class WorkflowRunner:
         self.instance: WorkflowInstance | None = None
         self._arrivals: list[Arrival] = []
         self._drainer: asyncio.Task[None] | None = None
-        self._resume_activities = False
+        self._held = False
+        """Set while supervision backs off: arrivals wait instead of replaying failing code."""
 
     @property
     def busy(self) -> bool:
@@ -156,8 +157,14 @@ class WorkflowRunner:
             SequenceConflictError, StoreError: Recording failed; nothing was recorded.
         """
         done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self._arrivals.append(Arrival(kind, body, done, run_id, start))
-        if self._drainer is None:
+        arrival = Arrival(kind, body, done, run_id, start)
+        if self._held and kind == "close":
+            # Ending the run (supervision giving up, terminate) needs no code: go first.
+            self._arrivals.insert(0, arrival)
+            self._held = False
+        else:
+            self._arrivals.append(arrival)
+        if self._drainer is None and not self._held:
             self._drainer = asyncio.create_task(self._drain(), name=f"aion-{self.workflow_id}")
         # A sender that stops waiting cancels only its own future: the step
         # goes on and may still record the arrival.
@@ -176,11 +183,12 @@ class WorkflowRunner:
 
     async def ensure_live(self) -> None:
         """Rebuild the instance of an open run (recovery, supervision restarts)."""
+        self._held = False
         await self.submit("record", _WAKE)
 
     async def _drain(self) -> None:
         try:
-            while self._arrivals:
+            while self._arrivals and not self._held:
                 arrivals, self._arrivals = self._arrivals, []
                 await self._step(arrivals)
         finally:
@@ -230,6 +238,7 @@ class WorkflowRunner:
                 _settle(arrival.done, result=arrival.run_id or step.run_id)
         if fatal is not None:
             self.forget()
+            self._held = True
             self.engine.supervisor.failed(self.workflow_id, fatal)
 
     async def _take(self, arrival: Arrival, step: _Step) -> None:
@@ -373,7 +382,6 @@ class WorkflowRunner:
         # Commands the code issues past the end of its history (it had
         # failed there before, or the engine stopped mid-step) join this step.
         self._add_commands(instance.take_commands(), step)
-        self._resume_activities = True
         return instance
 
     async def _replay(self, run_id: str) -> WorkflowInstance:
@@ -428,8 +436,7 @@ class WorkflowRunner:
             for event in events:
                 if event.run_id == instance.run_id and _is_engine_record(event.body):
                     instance.observe(event)
-        resume, self._resume_activities = self._resume_activities, False
-        self.engine.after_append(self, events, step.dispatch, resume_activities=resume)
+        self.engine.after_append(self, events, step.dispatch)
 
 
 _WAKE = WorkflowTerminated(reason="internal: wake the instance")

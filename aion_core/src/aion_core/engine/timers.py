@@ -5,6 +5,10 @@ for every due one through its workflow's runner (which rehydrates an evicted
 workflow first). The timer's row is disarmed in the same batch that records
 the fire, so a timer fires exactly once; a fire the workflow no longer
 expects (closed run, cancelled timer) is refused and records nothing.
+
+A read of the due timers that was already in flight when a fire committed may
+still return that timer. Such a read is not trusted for timers settled (fired
+or refused) after it began; only a read begun after the settlement is.
 """
 
 from __future__ import annotations
@@ -38,6 +42,10 @@ class TimerService:
         self._firing: set[TimerId] = set()
         self._refused: set[TimerId] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._reads = 0
+        """Reads of the due timers begun so far."""
+        self._settled: dict[TimerId, int] = {}
+        """Timers fired or refused lately, with the number of reads begun by then."""
 
     def armed(self, fire_at: datetime) -> None:
         """A timer was armed; wake up to reconsider the next moment to fire."""
@@ -57,14 +65,30 @@ class TimerService:
 
     async def _fire_due(self) -> None:
         self._changed.clear()
+        self._reads += 1
+        read = self._reads
         due = await self.engine.store.due_timers(self.engine.clock.now(), limit=_BATCH)
+        returned: set[TimerId] = set()
         for timer in due:
             key = (timer.workflow_id, timer.run_id, timer.timer_id)
-            if key not in self._firing and key not in self._refused:
-                self._firing.add(key)
-                task = asyncio.create_task(self._fire(key, timer), name=f"aion-timer-{key[0]}")
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+            returned.add(key)
+            if key in self._firing or key in self._refused:
+                continue
+            if self._settled.get(key, 0) >= read:
+                continue  # settled while this read was in flight: the row may be stale
+            self._firing.add(key)
+            task = asyncio.create_task(self._fire(key, timer), name=f"aion-timer-{key[0]}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        self._forget_settled(read, returned, complete=len(due) < _BATCH)
+
+    def _forget_settled(self, read: int, returned: set[TimerId], *, complete: bool) -> None:
+        """Drop what a read begun after a timer settled shows to be gone from the store."""
+        for key, settled_at in list(self._settled.items()):
+            if settled_at < read and key not in returned:
+                del self._settled[key]
+                if complete:  # the row is gone: a refused timer can no longer come back
+                    self._refused.discard(key)
 
     async def _next_moment(self) -> datetime | None:
         if not self._refused and not self._firing:
@@ -101,7 +125,8 @@ class TimerService:
                 "input", TimerFired(timer_id=timer.timer_id), run_id=timer.run_id
             )
         except (WorkflowClosedError, WorkflowNotFoundError) as refusal:
-            log.error("timer %s refused: %s", key, refusal)
+            # Expected when the run closed (or the timer was cancelled) as it came due.
+            log.info("timer %s refused: %s", key, refusal)
             self._refused.add(key)
         except StoreError as error:
             log.warning("timer %s could not be recorded (%s); it stays armed", key, error)
@@ -111,4 +136,5 @@ class TimerService:
             self._refused.add(key)
         finally:
             self._firing.discard(key)
+            self._settled[key] = self._reads
             self._changed.set()
