@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from aion_core.activity import ActivityContext, ActivityInfo, current_context
 from aion_core.converter import from_payloads, to_payload
 from aion_core.definitions import ActivityDefinition
+from aion_core.engine.waiting import first_of
 from aion_core.errors import (
     AionError,
     ApplicationError,
@@ -260,13 +261,7 @@ class ActivityExecutor:
 
     async def _wait_for_retry(self, moment: datetime, running: _Running) -> None:
         """Sleep until the next attempt is due, unless the workflow cancels first."""
-        sleeper = asyncio.ensure_future(self.engine.clock.sleep_until(moment))
-        cancelled = asyncio.ensure_future(running.cancel_requested.wait())
-        try:
-            await asyncio.wait({sleeper, cancelled}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            sleeper.cancel()
-            cancelled.cancel()
+        await first_of(self.engine.clock.sleep_until(moment), running.cancel_requested.wait())
 
     async def _record_outcome_then_continue(
         self, key: ActivityKey, running: _Running, attempt: int, outcome: ActivityFailed
@@ -414,51 +409,40 @@ class ActivityExecutor:
         """Wait for the attempt, a deadline, or a cancel request, whichever comes first."""
         scheduled = running.scheduled
         clock = self.engine.clock
-        cancel_wait = asyncio.ensure_future(running.cancel_requested.wait())
-        try:
-            while True:
-                deadlines: list[tuple[datetime, TimeoutKind]] = []
-                if scheduled.start_to_close_timeout is not None:
-                    deadlines.append(
-                        (started_at + scheduled.start_to_close_timeout, "start_to_close")
+        while True:
+            deadlines: list[tuple[datetime, TimeoutKind]] = []
+            if scheduled.start_to_close_timeout is not None:
+                deadlines.append((started_at + scheduled.start_to_close_timeout, "start_to_close"))
+            if scheduled.schedule_to_close_timeout is not None:
+                deadlines.append(
+                    (
+                        running.scheduled_at + scheduled.schedule_to_close_timeout,
+                        "schedule_to_close",
                     )
-                if scheduled.schedule_to_close_timeout is not None:
-                    deadlines.append(
-                        (
-                            running.scheduled_at + scheduled.schedule_to_close_timeout,
-                            "schedule_to_close",
-                        )
-                    )
-                if (
-                    scheduled.heartbeat_timeout is not None
-                    and running.last_heartbeat_at is not None
-                ):
-                    deadlines.append(
-                        (running.last_heartbeat_at + scheduled.heartbeat_timeout, "heartbeat")
-                    )
-                waiters: set[asyncio.Future[Any]] = {work, cancel_wait}
-                heartbeat_wait = asyncio.ensure_future(running.heartbeat.wait())
-                waiters.add(heartbeat_wait)
-                deadline_wait: asyncio.Future[Any] | None = None
-                if deadlines:
-                    moment, kind = min(deadlines)
-                    deadline_wait = asyncio.ensure_future(clock.sleep_until(moment))
-                    waiters.add(deadline_wait)
-                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-                for waiter in (heartbeat_wait, deadline_wait):
-                    if waiter is not None and not waiter.done():
-                        waiter.cancel()
-                running.heartbeat.clear()
-                if work.done():
-                    return "done"
-                if cancel_wait.done():
-                    self._stop(work, running)
-                    return "cancelled"
-                if deadline_wait is not None and deadline_wait.done():
-                    self._stop(work, running)
-                    return kind
-        finally:
-            cancel_wait.cancel()
+                )
+            if scheduled.heartbeat_timeout is not None and running.last_heartbeat_at is not None:
+                deadlines.append(
+                    (running.last_heartbeat_at + scheduled.heartbeat_timeout, "heartbeat")
+                )
+            # The attempt itself is shielded: losing the race must not cancel it.
+            waits = [
+                asyncio.shield(work),
+                running.cancel_requested.wait(),
+                running.heartbeat.wait(),
+            ]
+            if deadlines:
+                moment, kind = min(deadlines)
+                waits.append(clock.sleep_until(moment))
+            finished = await first_of(*waits)
+            running.heartbeat.clear()
+            if work.done():
+                return "done"
+            if finished[1]:
+                self._stop(work, running)
+                return "cancelled"
+            if deadlines and finished[3]:
+                self._stop(work, running)
+                return kind
 
     def _stop(self, work: asyncio.Future[Any], running: _Running) -> None:
         if running.context is not None:

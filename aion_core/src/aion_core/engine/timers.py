@@ -16,8 +16,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from aion_core.engine.waiting import first_of
 from aion_core.errors import AionError, StoreError, WorkflowClosedError, WorkflowNotFoundError
 from aion_core.events import TimerFired
 from aion_core.store.records import TimerRecord
@@ -109,15 +110,10 @@ class TimerService:
 
     async def _sleep_until_next(self) -> None:
         moment = await self._next_moment()
-        changed = asyncio.ensure_future(self._changed.wait())
-        waiters: set[asyncio.Future[Any]] = {changed}
-        if moment is not None:
-            waiters.add(asyncio.ensure_future(self.engine.clock.sleep_until(moment)))
-        try:
-            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
+        if moment is None:
+            await self._changed.wait()
+        else:
+            await first_of(self._changed.wait(), self.engine.clock.sleep_until(moment))
 
     async def _fire(self, key: TimerId, timer: TimerRecord) -> None:
         try:
