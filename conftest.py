@@ -462,3 +462,23 @@ def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer
         yield server
     finally:
         server.stop()
+
+
+# --------------------------------------------------------------------------------------------
+# Stores
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """URL of an empty store on each backend: ``memory://``, a SQLite file, a fresh PostgreSQL.
+
+    Engine tests take this fixture to prove each behaviour on all three stores. The SQLite
+    file lives in the test's tmp dir; the PostgreSQL database is dropped after the test.
+    """
+    if request.param == "memory":
+        return "memory://"
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'aion.db'}"
+    url: str = request.getfixturevalue("fresh_postgres_url")
+    return url

@@ -1,0 +1,177 @@
+"""Store URLs: what ``sqlite:///...`` and ``postgresql://...`` mean, checked before connecting.
+
+* ``sqlite:///relative.db`` (to the working directory) or ``sqlite:////abs/path.db``;
+  ``?synchronous=full`` (the default: a commit survives power loss), ``normal``
+  (survives a crash of the process, not of the machine) or ``off``;
+  ``?busy_timeout=SECONDS`` (default 5): how long a writer waits for another process.
+* ``postgresql://user:password@host:port/db`` (also ``postgres://`` and
+  ``postgresql+asyncpg://``); ``?pool_size=N`` and ``?max_overflow=N`` size the
+  connection pool, ``?sslmode=`` maps to asyncpg's ``ssl``, any other parameter
+  goes to asyncpg as it is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, TypeVar
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from aion_core.errors import ConfigurationError
+from aion_core.urls import redact_url, url_scheme
+
+__all__ = [
+    "POSTGRESQL_SCHEMES",
+    "SQLITE_SCHEMES",
+    "PostgresConfig",
+    "SqliteConfig",
+    "StoreConfig",
+    "parse_store_url",
+]
+
+SQLITE_SCHEMES = frozenset({"sqlite", "sqlite+aiosqlite"})
+POSTGRESQL_SCHEMES = frozenset({"postgresql", "postgres", "postgresql+asyncpg"})
+
+Synchronous = Literal["full", "normal", "off"]
+_SYNCHRONOUS: dict[str, Synchronous] = {"full": "full", "normal": "normal", "off": "off"}
+_SQLITE_PARAMETERS = ("synchronous", "busy_timeout")
+
+
+@dataclass(frozen=True, slots=True)
+class SqliteConfig:
+    """A SQLite store: one file, one writer at a time, readers alongside (WAL).
+
+    Attributes:
+        url: The URL as given, secrets removed.
+        path: The database file, absolute.
+        synchronous: SQLite's ``PRAGMA synchronous``: how durable a commit is.
+        busy_timeout: Seconds a writer waits for another process's write to finish.
+    """
+
+    url: str
+    path: Path
+    synchronous: Synchronous = "full"
+    busy_timeout: float = 5.0
+
+    @property
+    def password(self) -> None:
+        """SQLite URLs hold no secret."""
+        return None
+
+    @property
+    def sqlalchemy_url(self) -> URL:
+        """The URL for SQLAlchemy's driver on the standard ``sqlite3`` module."""
+        return URL.create("sqlite", database=str(self.path))
+
+
+@dataclass(frozen=True, slots=True)
+class PostgresConfig:
+    """A PostgreSQL store reached through asyncpg with a connection pool.
+
+    Attributes:
+        url: The URL as given, secrets removed.
+        sqlalchemy_url: The URL for SQLAlchemy's asyncpg driver (holds the password).
+        pool_size: Connections kept open.
+        max_overflow: Connections opened beyond `pool_size` under load.
+    """
+
+    url: str
+    sqlalchemy_url: URL
+    pool_size: int = 5
+    max_overflow: int = 10
+
+    @property
+    def password(self) -> str | None:
+        """The password, so messages can be scrubbed of it."""
+        return self.sqlalchemy_url.password if self.sqlalchemy_url.password else None
+
+
+StoreConfig = SqliteConfig | PostgresConfig
+
+
+def parse_store_url(url: str) -> StoreConfig:
+    """Check a ``sqlite://`` or ``postgresql://`` URL and say how to connect.
+
+    Raises:
+        ConfigurationError: The URL is malformed, names another scheme, or has a parameter
+            with a value this store does not accept; the message names the allowed values.
+    """
+    scheme = url_scheme(url)
+    redacted = redact_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigurationError(f"{redacted!r} is not a valid store URL") from None
+    if scheme in SQLITE_SCHEMES:
+        return _sqlite(parsed, redacted)
+    if scheme in POSTGRESQL_SCHEMES:
+        return _postgres(parsed, redacted)
+    raise ConfigurationError(f"aion-store-sql does not handle {redacted!r}")
+
+
+def _single(url: str, name: str, value: str | tuple[str, ...]) -> str:
+    if isinstance(value, tuple):
+        raise ConfigurationError(f"{url!r}: parameter {name!r} is given more than once")
+    return value
+
+
+def _sqlite(parsed: URL, url: str) -> SqliteConfig:
+    if not parsed.database or parsed.database == ":memory:" or parsed.host:
+        raise ConfigurationError(
+            f"{url!r} names no database file; use sqlite:///relative/path.db or "
+            "sqlite:////absolute/path.db (memory:// is the in-process store)"
+        )
+    unknown = sorted(set(parsed.query) - set(_SQLITE_PARAMETERS))
+    if unknown:
+        raise ConfigurationError(
+            f"{url!r}: unknown parameter {unknown[0]!r}; "
+            f"SQLite store URLs accept {', '.join(_SQLITE_PARAMETERS)}"
+        )
+    given = _single(url, "synchronous", parsed.query.get("synchronous", "full"))
+    synchronous = _SYNCHRONOUS.get(given.lower())
+    if synchronous is None:
+        raise ConfigurationError(
+            f"{url!r}: synchronous={given!r} is not allowed; "
+            f"use one of {', '.join(_SYNCHRONOUS)} (full is the default and survives power loss)"
+        )
+    busy_timeout = _number(url, "busy_timeout", parsed.query.get("busy_timeout", "5"), float)
+    return SqliteConfig(
+        url=url,
+        path=Path(parsed.database).expanduser().absolute(),
+        synchronous=synchronous,
+        busy_timeout=busy_timeout,
+    )
+
+
+def _postgres(parsed: URL, url: str) -> PostgresConfig:
+    query = dict(parsed.query)
+    pool_size = _number(url, "pool_size", query.pop("pool_size", "5"), int)
+    max_overflow = _number(url, "max_overflow", query.pop("max_overflow", "10"), int)
+    if pool_size < 1:
+        raise ConfigurationError(f"{url!r}: pool_size must be at least 1")
+    if "sslmode" in query:
+        query["ssl"] = query.pop("sslmode")  # libpq's name for asyncpg's parameter
+    return PostgresConfig(
+        url=url,
+        sqlalchemy_url=parsed.set(drivername="postgresql+asyncpg", query=query),
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+    )
+
+
+_N = TypeVar("_N", int, float)
+
+
+def _number(url: str, name: str, value: str | tuple[str, ...], kind: type[_N]) -> _N:
+    text = _single(url, name, value)
+    try:
+        number = kind(text)
+    except ValueError:
+        raise ConfigurationError(
+            f"{url!r}: {name}={text!r} is not a{'n integer' if kind is int else ' number'}"
+        ) from None
+    if number < 0:
+        raise ConfigurationError(f"{url!r}: {name} must not be negative")
+    return number

@@ -1,0 +1,220 @@
+"""`SqlEventStore`: the `EventStore` on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Integer, RowMapping, bindparam, select
+from sqlalchemy.engine import Connection
+
+from aion_core.errors import CorruptHistoryError, SequenceConflictError, StoreError
+from aion_core.events import Event
+from aion_core.store.protocol import EventStoreBase
+from aion_core.store.records import AppendBatch, TimerRecord, WorkflowFilter, WorkflowRecord
+from aion_store_sql import timers, visibility
+from aion_store_sql.append import append_batches
+from aion_store_sql.config import StoreConfig, parse_store_url
+from aion_store_sql.database import Database
+from aion_store_sql.errors import store_errors
+from aion_store_sql.migrations import ensure_schema
+from aion_store_sql.rows import event_from_row
+from aion_store_sql.schema import EventRow, StreamHeadRow
+
+__all__ = ["SqlEventStore"]
+
+
+class SqlEventStore(EventStoreBase):
+    """An event store in a SQL database: ``sqlite:///path.db`` or ``postgresql://...``.
+
+    Opening an empty database creates the schema; a database whose schema is
+    older or newer than this code is refused (`SchemaVersionError`) and must be
+    migrated explicitly (``aion store migrate``). Use it as an async context
+    manager, or call `open` and `close`.
+
+    Args:
+        url: The store URL; see `aion_store_sql.config` for its parameters.
+
+    Raises:
+        ConfigurationError: The URL is malformed or has a parameter it does not accept.
+    """
+
+    def __init__(self, url: str) -> None:
+        self._config: StoreConfig = parse_store_url(url)
+        self._database: Database | None = None
+
+    @property
+    def url(self) -> str:
+        """The URL the store was made for, password removed."""
+        return self._config.url
+
+    @property
+    def _secret(self) -> str | None:
+        return self._config.password
+
+    @property
+    def _db(self) -> Database:
+        if self._database is None:
+            raise StoreError(f"SQL store {self.url} is not open; call open() first")
+        return self._database
+
+    async def open(self) -> None:
+        """Connect, and check (or, in an empty database, create) the schema.
+
+        Raises:
+            SchemaVersionError: The schema is older or newer than this code.
+            StoreUnavailableError: The database cannot be reached.
+        """
+        if self._database is not None:
+            return
+        database = Database(self._config)
+        try:
+            with store_errors(self.url, "opening", self._secret):
+                await ensure_schema(database)
+        except BaseException:
+            await database.dispose()
+            raise
+        self._database = database
+
+    async def close(self) -> None:
+        """Close every connection; committed data stays."""
+        database, self._database = self._database, None
+        if database is not None:
+            with store_errors(self.url, "closing", self._secret):
+                await database.dispose()
+
+    async def append(self, batches: Sequence[AppendBatch]) -> list[SequenceConflictError | None]:
+        """Write the batches in one transaction, each all-or-nothing.
+
+        A batch that does not continue its stream writes nothing and gets its
+        `SequenceConflictError`; the others are unaffected.
+
+        Raises:
+            StoreUnavailableError: The database could not be reached or was busy; nothing of
+                the call is known to be written, and it may be retried.
+            StoreError: The database failed otherwise; nothing is known to be written.
+        """
+        if not batches:
+            return []
+        with store_errors(self.url, "appending events", self._secret):
+            return await self._db.write(append_batches, batches)
+
+    async def read_events(
+        self, workflow_id: str, *, after_seq: int = 0, limit: int | None = None
+    ) -> list[Event]:
+        """Events of one stream with seq > `after_seq`, in order, at most `limit` of them.
+
+        Raises:
+            CorruptHistoryError: A stored event of this workflow does not decode.
+        """
+        with store_errors(self.url, f"reading the events of {workflow_id!r}", self._secret):
+            rows = await self._db.read(_event_rows, workflow_id, after_seq, limit)
+        return [event_from_row(row) for row in rows]
+
+    async def last_seq(self, workflow_id: str) -> int:
+        """The seq of the last event of a stream; 0 when it has none."""
+        with store_errors(self.url, f"reading the last seq of {workflow_id!r}", self._secret):
+            return await self._db.read(_last_seq, workflow_id)
+
+    async def get_workflow(self, workflow_id: str) -> WorkflowRecord | None:
+        """The visibility row of a workflow, or None when the id is unknown.
+
+        Raises:
+            CorruptHistoryError: Its row does not decode.
+        """
+        with store_errors(self.url, f"reading workflow {workflow_id!r}", self._secret):
+            return await self._db.read(visibility.get_workflow, workflow_id)
+
+    async def list_workflows(self, query: WorkflowFilter) -> list[WorkflowRecord]:
+        """Visibility rows matching `query`, newest start first, then by workflow id.
+
+        A row that does not decode is logged and left out, so one bad row does not hide
+        every other workflow.
+        """
+        with store_errors(self.url, "listing workflows", self._secret):
+            return await self._db.read(visibility.list_workflows, query)
+
+    async def count_workflows(self, query: WorkflowFilter) -> int:
+        """How many workflows match `query` (its limit is ignored)."""
+        with store_errors(self.url, "counting workflows", self._secret):
+            return await self._db.read(visibility.count_workflows, query)
+
+    async def open_workflows(
+        self, *, after_id: str = "", limit: int = 1000
+    ) -> list[WorkflowRecord]:
+        """Workflows that are not closed, by workflow id, for recovery: page with `after_id`."""
+        with store_errors(self.url, "listing open workflows", self._secret):
+            return await self._db.read(visibility.open_workflows, after_id, limit)
+
+    async def due_timers(self, until: datetime, *, limit: int = 1000) -> list[TimerRecord]:
+        """Armed timers with `fire_at <= until`, earliest first (claimed ones included)."""
+        with store_errors(self.url, "reading due timers", self._secret):
+            return await self._db.read(timers.due_timers, until, limit)
+
+    async def next_timer_at(self) -> datetime | None:
+        """When the earliest armed timer is due, or None when there are none."""
+        with store_errors(self.url, "reading the next timer", self._secret):
+            return await self._db.read(timers.next_timer_at)
+
+    async def claim_due_timers(
+        self,
+        until: datetime,
+        *,
+        owner: str,
+        lease: timedelta,
+        limit: int = 1000,
+        now: datetime | None = None,
+    ) -> list[TimerRecord]:
+        """Lease timers due by `until` to `owner`, so engines sharing the store split the firing.
+
+        A leased timer is not handed out again (to anyone) until its lease runs out, so
+        an engine that dies holding timers only delays them by `lease`. Firing a timer
+        (its `TimerFired` event) removes it; a re-armed timer starts unclaimed. Not part
+        of the `EventStore` protocol.
+
+        Args:
+            until: Claim timers with ``fire_at <= until``.
+            owner: Who claims (an engine node id).
+            lease: How long the claim holds.
+            limit: At most this many timers, earliest first.
+            now: The current time (default: the wall clock, UTC).
+        """
+        with store_errors(self.url, "claiming due timers", self._secret):
+            return await self._db.write(
+                timers.claim_due_timers,
+                until,
+                owner=owner,
+                now=now or datetime.now(UTC),
+                lease=lease,
+                limit=limit,
+            )
+
+
+# Built once: building a statement costs SQLAlchemy more than running it from its cache.
+_EVENTS_AFTER = (
+    select(EventRow)
+    .where(EventRow.workflow_id == bindparam("workflow_id"), EventRow.seq > bindparam("after_seq"))
+    .order_by(EventRow.seq)
+)
+_SOME_EVENTS_AFTER = _EVENTS_AFTER.limit(bindparam("limit", type_=Integer))
+_LAST_SEQ = select(StreamHeadRow.last_seq).where(
+    StreamHeadRow.workflow_id == bindparam("workflow_id")
+)
+
+
+def _event_rows(
+    connection: Connection, workflow_id: str, after_seq: int, limit: int | None
+) -> list[RowMapping]:
+    statement = _EVENTS_AFTER if limit is None else _SOME_EVENTS_AFTER
+    parameters = {"workflow_id": workflow_id, "after_seq": after_seq, "limit": limit}
+    result = connection.execute(statement, parameters)
+    try:
+        return [row._mapping for row in result.all()]
+    except (ValueError, TypeError, OverflowError) as error:
+        # A column the driver itself cannot convert (SQLite keeps any value in any column).
+        raise CorruptHistoryError(workflow_id, None, str(error)) from None
+
+
+def _last_seq(connection: Connection, workflow_id: str) -> int:
+    last: int | None = connection.execute(_LAST_SEQ, {"workflow_id": workflow_id}).scalar()
+    return last or 0

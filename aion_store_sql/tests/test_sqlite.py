@@ -1,0 +1,66 @@
+"""SQLite specifics: WAL, durability from the URL, one writer with concurrent readers."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import Connection
+
+from aion_core.events import SignalReceived
+from aion_core.group_commit import GroupCommitter
+from aion_core.store.projection import batch_for
+from aion_core.testing.store_contract import make_events
+from aion_store_sql import SqlEventStore
+
+
+@pytest.mark.parametrize(("level", "pragma_value"), [("full", 2), ("normal", 1), ("off", 0)])
+async def test_durability_comes_from_the_url_and_the_journal_is_wal(
+    tmp_path: Path, level: str, pragma_value: int
+) -> None:
+    path = tmp_path / "aion.db"
+    async with SqlEventStore(f"sqlite:///{path}?synchronous={level}") as store:
+        synchronous = await store._db.write(
+            lambda connection: connection.exec_driver_sql("PRAGMA synchronous").scalar()
+        )
+        assert synchronous == pragma_value
+    with sqlite3.connect(path) as check:
+        assert check.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+async def test_readers_are_not_blocked_by_a_write_in_progress(tmp_path: Path) -> None:
+    async with SqlEventStore(f"sqlite:///{tmp_path / 'aion.db'}") as store:
+        events = make_events("w", [SignalReceived(signal_name="a")])
+        await store.append([batch_for(None, 0, events)])
+        writing, release = threading.Event(), threading.Event()
+
+        def long_write(connection: Connection) -> None:
+            writing.set()
+            release.wait(10)
+
+        # The write lock is held (as during a long commit); reads see the last commit.
+        write = asyncio.ensure_future(store._db.write(long_write))
+        await asyncio.to_thread(writing.wait, 10)
+        try:
+            assert await asyncio.wait_for(store.read_events("w"), timeout=2) == events
+        finally:
+            release.set()
+            await write
+
+
+async def test_appends_from_many_streams_share_commits(tmp_path: Path) -> None:
+    async with SqlEventStore(f"sqlite:///{tmp_path / 'aion.db'}") as store:
+        committer = GroupCommitter(store)
+
+        async def stream(n: int) -> None:
+            for seq in range(5):
+                events = make_events(f"s{n}", [SignalReceived(signal_name="x")], after_seq=seq)
+                await committer.append(batch_for(None, seq, events))
+
+        await asyncio.gather(*(stream(n) for n in range(200)))
+        assert [await store.last_seq(f"s{n}") for n in (0, 99, 199)] == [5, 5, 5]
+        # 1,000 appends; one commit each would be 1,000.
+        assert committer.commits <= 50
