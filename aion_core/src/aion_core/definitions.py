@@ -12,13 +12,15 @@ import hashlib
 import inspect
 import typing
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from aion_core.errors import ConfigurationError
 
 __all__ = [
     "ActivityDefinition",
+    "HandlerDefinition",
+    "HandlerKind",
     "WorkflowDefinition",
     "activity_definition",
     "code_version",
@@ -48,6 +50,32 @@ class ActivityDefinition:
     return_type: Any
 
 
+HandlerKind = Literal["signal", "query", "update"]
+
+
+@dataclass(frozen=True, eq=False)
+class HandlerDefinition:
+    """A signal, query or update handler of a workflow.
+
+    Attributes:
+        kind: What calls it.
+        name: The name callers use.
+        fn: The method (unbound, for class handlers) or function.
+        param_types: Parameter types (without ``self``), or None for ``*args``.
+        return_type: The declared return type.
+        is_async: Whether `fn` is a coroutine function.
+        validator: For updates, a read-only check run before the update is accepted.
+    """
+
+    kind: HandlerKind
+    name: str
+    fn: Callable[..., Any]
+    param_types: tuple[Any, ...] | None
+    return_type: Any
+    is_async: bool
+    validator: Callable[..., Any] | None = None
+
+
 @dataclass(frozen=True, eq=False)
 class WorkflowDefinition:
     """A registered workflow.
@@ -67,6 +95,11 @@ class WorkflowDefinition:
     param_types: tuple[Any, ...] | None
     return_type: Any
     code_version: str
+    handlers: dict[tuple[HandlerKind, str], HandlerDefinition] = field(default_factory=dict)
+
+    def handler(self, kind: HandlerKind, name: str) -> HandlerDefinition | None:
+        """The class-level handler of `kind` named `name`, if declared."""
+        return self.handlers.get((kind, name))
 
 
 def signature_types(

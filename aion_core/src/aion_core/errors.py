@@ -32,6 +32,7 @@ __all__ = [
     "TimeoutKind",
     "UnknownQuery",
     "UnknownURLSchemeError",
+    "UpdateRejectedError",
     "WorkflowAlreadyStartedError",
     "WorkflowClosedError",
     "WorkflowFailureError",
@@ -234,6 +235,13 @@ class NondeterminismError(AionError):
             f"workflow {workflow_id!r} is not deterministic at seq {seq}{at}: "
             f"the code now issues {expected} but the history recorded {found}"
         )
+
+
+class UpdateRejectedError(AionError):
+    """An update was refused before it was accepted (unknown, bad arguments, validator said no).
+
+    Nothing was recorded.
+    """
 
 
 # --- queries (DESIGN 4.5) ----------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from aion_core.errors import WorkflowNotFoundError
@@ -65,6 +66,33 @@ class WorkflowHandle:
         if not events:
             raise WorkflowNotFoundError(self.workflow_id)
         return events
+
+    async def signal(self, signal: object, *args: Any) -> None:
+        """Send a signal (a ``@workflow.signal`` method or a name); returns once durable.
+
+        Raises:
+            WorkflowNotFoundError: No such workflow (nothing created).
+            WorkflowClosedError: The run is closed (nothing recorded).
+        """
+        await self._engine.signal(self.workflow_id, signal, *args)
+
+    async def query(self, query: object, *args: Any, timeout: timedelta | None = None) -> Any:
+        """Ask the workflow (a ``@workflow.query`` method or a name); never records anything.
+
+        Raises:
+            QueryError: `UnknownQuery`, `QueryHandlerFailed`, `QueryTimeout`,
+                `QueryReplyDropped` or `QueryRefused` (DESIGN 4.5).
+        """
+        return await self._engine.query(self.workflow_id, query, *args, timeout=timeout)
+
+    async def execute_update(self, update: object, *args: Any) -> Any:
+        """Run an update and return its handler's value, or raise its error.
+
+        Raises:
+            UpdateRejectedError: Unknown update, bad arguments, or its validator refused
+                (nothing recorded).
+        """
+        return await self._engine.execute_update(self.workflow_id, update, *args)
 
     async def cancel(self, reason: str = "") -> None:
         """Ask the workflow to cancel; its code decides how it ends (a `CancelledError`)."""

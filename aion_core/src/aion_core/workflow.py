@@ -19,13 +19,15 @@ from typing import Any, NoReturn, TypeVar, overload
 from aion_core.converter import to_payloads
 from aion_core.definitions import (
     DEFINITION_ATTRIBUTE,
+    HandlerDefinition,
+    HandlerKind,
     WorkflowDefinition,
     activity_definition,
     code_version,
     signature_types,
 )
 from aion_core.errors import AionError, ConfigurationError
-from aion_core.events import ActivityScheduled
+from aion_core.events import ActivityScheduled, SearchAttributeValue
 from aion_core.retry import RetryPolicy
 from aion_core.runtime.commands import ContinueAsNew
 from aion_core.runtime.instance import WorkflowInfo, WorkflowInstance
@@ -41,9 +43,16 @@ __all__ = [
     "info",
     "now",
     "patched",
+    "query",
     "random",
+    "register_query",
+    "register_signal",
+    "register_update",
     "run",
+    "signal",
     "sleep",
+    "update",
+    "upsert_search_attributes",
     "uuid4",
     "wait_condition",
 ]
@@ -51,6 +60,8 @@ __all__ = [
 _T = TypeVar("_T")
 _R = TypeVar("_R")
 _RUN_MARK = "__aion_workflow_run__"
+HANDLER_MARK = "__aion_workflow_handler__"
+_VALIDATOR_MARK = "__aion_update_validator__"
 
 
 class NotInWorkflowError(AionError, RuntimeError):
@@ -78,6 +89,48 @@ def run(fn: Callable[..., Awaitable[_R]]) -> Callable[..., Awaitable[_R]]:
         raise ConfigurationError(f"@workflow.run method {fn.__qualname__} must be async def")
     setattr(fn, _RUN_MARK, True)
     return fn
+
+
+def _handler_decorator(kind: HandlerKind, target: Any, name: str | None) -> Any:
+    def decorate(fn: Any) -> Any:
+        if not callable(fn):
+            raise ConfigurationError(f"@workflow.{kind} needs a method, not {fn!r}")
+        if kind == "query" and inspect.iscoroutinefunction(fn):
+            raise ConfigurationError(
+                f"query {fn.__qualname__} must not be async: queries only read state"
+            )
+        setattr(fn, HANDLER_MARK, (kind, name or fn.__name__))
+        if kind == "update":
+
+            def validator(check: Callable[..., None]) -> Callable[..., None]:
+                if inspect.iscoroutinefunction(check):
+                    raise ConfigurationError(f"update validator {check.__qualname__} must be sync")
+                setattr(fn, _VALIDATOR_MARK, check)
+                return check
+
+            fn.validator = validator
+        return fn
+
+    return decorate(target) if target is not None else decorate
+
+
+def signal(fn: Any = None, /, *, name: str | None = None) -> Any:
+    """Mark a workflow method (sync or async) as the handler of a signal (default: its name)."""
+    return _handler_decorator("signal", fn, name)
+
+
+def query(fn: Any = None, /, *, name: str | None = None) -> Any:
+    """Mark a sync workflow method as a query handler: it reads state and returns a value."""
+    return _handler_decorator("query", fn, name)
+
+
+def update(fn: Any = None, /, *, name: str | None = None) -> Any:
+    """Mark a workflow method as an update handler: a signal that returns a value.
+
+    Add a read-only check with ``@<method>.validator``; an update it rejects
+    records nothing.
+    """
+    return _handler_decorator("update", fn, name)
 
 
 @overload
@@ -139,7 +192,41 @@ def _class_definition(cls: type, name: str) -> WorkflowDefinition:
             "take inputs in the @workflow.run method"
         )
     param_types, return_type = signature_types(runs[0], skip_self=True)
-    return WorkflowDefinition(name, cls, runs[0], param_types, return_type, code_version(cls))
+    handlers: dict[tuple[HandlerKind, str], HandlerDefinition] = {}
+    for _, member in inspect.getmembers(cls, inspect.isfunction):
+        mark = getattr(member, HANDLER_MARK, None)
+        if mark is None:
+            continue
+        kind, handler_name = mark
+        if (kind, handler_name) in handlers:
+            raise ConfigurationError(f"workflow {name!r} has two {kind} handlers {handler_name!r}")
+        handlers[(kind, handler_name)] = handler_definition(
+            kind,
+            handler_name,
+            member,
+            skip_self=True,
+            validator=getattr(member, _VALIDATOR_MARK, None),
+        )
+    return WorkflowDefinition(
+        name, cls, runs[0], param_types, return_type, code_version(cls), handlers
+    )
+
+
+def handler_definition(
+    kind: HandlerKind,
+    name: str,
+    fn: Callable[..., Any],
+    *,
+    skip_self: bool,
+    validator: Callable[..., Any] | None = None,
+) -> HandlerDefinition:
+    """The definition of a signal, query or update handler."""
+    if kind == "query" and inspect.iscoroutinefunction(fn):
+        raise ConfigurationError(f"query {name!r} must not be async: queries only read state")
+    param_types, return_type = signature_types(fn, skip_self=skip_self)
+    return HandlerDefinition(
+        kind, name, fn, param_types, return_type, inspect.iscoroutinefunction(fn), validator
+    )
 
 
 # --- deterministic helpers ---------------------------------------------------------------------
@@ -189,7 +276,7 @@ async def sleep(duration: timedelta | float) -> None:
 async def wait_condition(
     predicate: Callable[[], bool],
     *,
-    timeout: timedelta | float | None = None,  # noqa: ASYNC109 - a durable timer
+    timeout: timedelta | float | None = None,
 ) -> bool:
     """Wait until `predicate()` holds; False when `timeout` (a durable timer) passes first."""
     instance = _instance()
@@ -287,3 +374,36 @@ async def execute_activity(
         heartbeat_timeout=heartbeat_timeout,
     )
     return await instance.schedule_activity(scheduled, return_type)
+
+
+# --- dynamic handlers and visibility -----------------------------------------------------------
+
+
+def register_signal(name: str, handler: Callable[..., Any]) -> None:
+    """Handle signal `name` with `handler` (sync or async); buffered signals are delivered now.
+
+    Re-registering a name replaces its handler (replay registers again).
+    """
+    _instance().register_handler(
+        handler_definition("signal", name, handler, skip_self=False), handler
+    )
+
+
+def register_query(name: str, handler: Callable[..., Any]) -> None:
+    """Answer query `name` with `handler` (sync, read-only). Re-registering replaces it."""
+    _instance().register_handler(
+        handler_definition("query", name, handler, skip_self=False), handler
+    )
+
+
+def register_update(
+    name: str, handler: Callable[..., Any], *, validator: Callable[..., Any] | None = None
+) -> None:
+    """Handle update `name` with `handler`, after the optional read-only `validator`."""
+    definition = handler_definition("update", name, handler, skip_self=False, validator=validator)
+    _instance().register_handler(definition, handler)
+
+
+def upsert_search_attributes(attributes: dict[str, SearchAttributeValue]) -> None:
+    """Add or change search attributes: listings can filter by them (recorded, replays)."""
+    _instance().upsert_search_attributes(attributes)

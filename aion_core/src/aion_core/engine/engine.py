@@ -23,6 +23,7 @@ from aion_core.codec import PayloadCodecChain
 from aion_core.converter import from_payload, to_payloads
 from aion_core.definitions import (
     ActivityDefinition,
+    HandlerKind,
     WorkflowDefinition,
     activity_definition,
     workflow_definition,
@@ -35,7 +36,9 @@ from aion_core.engine.timers import TimerService
 from aion_core.errors import (
     AionError,
     ConfigurationError,
+    QueryTimeout,
     UnknownURLSchemeError,
+    WorkflowClosedError,
     WorkflowFailureError,
     WorkflowNotFoundError,
 )
@@ -44,7 +47,10 @@ from aion_core.events import (
     ActivityScheduled,
     Event,
     SearchAttributeValue,
+    SignalReceived,
     TimerStarted,
+    UpdateAccepted,
+    UpdateCompleted,
     WorkflowCompleted,
     WorkflowContinuedAsNew,
     WorkflowFailed,
@@ -57,6 +63,7 @@ from aion_core.handle import WorkflowHandle
 from aion_core.plugins import Plugins, load_plugins
 from aion_core.store.protocol import EventStore
 from aion_core.store.records import WorkflowFilter, WorkflowRecord
+from aion_core.workflow import HANDLER_MARK, handler_definition
 
 __all__ = ["DEFAULT_SQLITE_URL", "Engine", "default_store_url"]
 
@@ -102,6 +109,7 @@ class Engine:
         restart_within: The window supervision counts restarts in.
         restart_backoff: The wait before the first restart (doubles after).
         on_exhausted: ``"fail"`` the workflow or ``"suspend"`` it when restarts run out.
+        query_timeout: How long a query may wait for its answer by default.
     """
 
     def __init__(
@@ -119,6 +127,7 @@ class Engine:
         restart_within: timedelta = timedelta(seconds=60),
         restart_backoff: timedelta = timedelta(milliseconds=100),
         on_exhausted: OnExhausted = "fail",
+        query_timeout: timedelta = timedelta(seconds=10),
     ) -> None:
         if max_cached_workflows < 1:
             raise ConfigurationError("max_cached_workflows must be at least 1")
@@ -153,6 +162,8 @@ class Engine:
         self.timers = TimerService(self)
         self._runners: collections.OrderedDict[str, WorkflowRunner] = collections.OrderedDict()
         self._close_waiters: dict[str, list[asyncio.Future[Event]]] = {}
+        self._update_waiters: dict[tuple[str, str], asyncio.Future[UpdateCompleted]] = {}
+        self.query_timeout = query_timeout
         self._timer_task: asyncio.Task[None] | None = None
         self._started = False
 
@@ -303,8 +314,13 @@ class Engine:
                 self.timers.armed(body.fire_at)
             elif isinstance(body, ActivityCancelRequested):
                 self.activities.cancel(workflow_id, event.run_id, body.activity_id)
+            elif isinstance(body, UpdateCompleted):
+                waiter = self._update_waiters.pop((workflow_id, body.update_id), None)
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(body)
             elif body.type in _CLOSES_RUN:
                 self.activities.abandon_run(workflow_id, event.run_id)
+                self._drop_update_waiters(workflow_id, body.type)
                 if not isinstance(body, WorkflowContinuedAsNew):
                     self._notify_closed(workflow_id, event)
 
@@ -319,6 +335,12 @@ class Engine:
         now = self.clock.now()
         for state in instance.pending_activities():
             self.activities.resume(runner.workflow_id, instance.run_id, state, now)
+
+    def _drop_update_waiters(self, workflow_id: str, closed_by: str) -> None:
+        for key in [k for k in self._update_waiters if k[0] == workflow_id]:
+            waiter = self._update_waiters.pop(key)
+            if not waiter.done():
+                waiter.set_exception(WorkflowClosedError(workflow_id, closed_by))
 
     def _notify_closed(self, workflow_id: str, event: Event) -> None:
         for waiter in self._close_waiters.pop(workflow_id, []):
@@ -348,6 +370,7 @@ class Engine:
         id_conflict: IdConflictPolicy = "fail",
         id_reuse: IdReusePolicy = "allow",
         search_attributes: dict[str, SearchAttributeValue] | None = None,
+        start_signal: tuple[object, Sequence[Any]] | None = None,
     ) -> WorkflowHandle:
         """Start a workflow; return once its start is durable.
 
@@ -361,6 +384,8 @@ class Engine:
             id_reuse: When the id's last run is closed: ``"allow"``,
                 ``"allow_failed_only"`` or ``"reject"``.
             search_attributes: Values to find the workflow by in listings.
+            start_signal: ``(signal, args)`` to deliver with the start (signal-with-start):
+                if a run with this id is open, it gets the signal and no new run starts.
 
         Raises:
             PayloadValidationError: The input does not fit the workflow's signature
@@ -378,7 +403,16 @@ class Engine:
         workflow_id = id or str(uuid.uuid4())
         if not workflow_id.strip():
             raise ConfigurationError("a workflow id must not be empty")
-        request = StartRequest(definition, str(uuid.uuid4()), id_conflict, id_reuse)
+        signal = None
+        if start_signal is not None:
+            handler, signal_args = start_signal
+            name, types, _ = self._handler_types("signal", handler, definition.name)
+            signal = SignalReceived(
+                signal_name=name,
+                args=to_payloads(tuple(signal_args), types, f"signal {name!r}"),
+                sender=self.identity,
+            )
+        request = StartRequest(definition, str(uuid.uuid4()), id_conflict, id_reuse, signal)
         run_id = await self.runner(workflow_id).submit("start", started, start=request)
         return WorkflowHandle(self, workflow_id, run_id, definition.return_type)
 
@@ -426,6 +460,100 @@ class Engine:
             error = WorkflowFailureError(workflow_id, status, body.failure.message)
             raise error from exception_from_failure(body.failure)
         raise error
+
+    # --- talking to running workflows ----------------------------------------------------------
+
+    def _handler_types(
+        self, kind: HandlerKind, handler: object, workflow_type: str | None
+    ) -> tuple[str, tuple[Any, ...] | None, Any]:
+        """Name, parameter types and return type of a handler given by method or by name."""
+        if isinstance(handler, str):
+            definition = self._workflows.get(workflow_type) if workflow_type else None
+            declared = definition.handler(kind, handler) if definition is not None else None
+            if declared is None:
+                return handler, None, Any  # a dynamic handler: plain JSON
+            return handler, declared.param_types, declared.return_type
+        mark = getattr(handler, HANDLER_MARK, None)
+        if mark is None or mark[0] != kind:
+            raise ConfigurationError(f"{handler!r} is not a @workflow.{kind} handler")
+        found = handler_definition(kind, mark[1], handler, skip_self=True)  # type: ignore[arg-type]
+        return found.name, found.param_types, found.return_type
+
+    async def _workflow_type(self, workflow_id: str) -> str:
+        record = await self.store.get_workflow(workflow_id)
+        if record is None:
+            raise WorkflowNotFoundError(workflow_id)
+        return record.workflow_type
+
+    async def signal(self, workflow_id: str, signal: object, *args: Any) -> None:
+        """Send a signal; return once it is durable (buffered until the workflow handles it).
+
+        Raises:
+            WorkflowNotFoundError: No such workflow (nothing created).
+            WorkflowClosedError: The run is closed (nothing recorded).
+            PayloadValidationError: The arguments do not fit the handler.
+        """
+        name, types, _ = self._handler_types(
+            "signal", signal, await self._workflow_type(workflow_id)
+        )
+        body = SignalReceived(
+            signal_name=name,
+            args=to_payloads(args, types, f"signal {name!r}"),
+            sender=self.identity,
+        )
+        await self.runner(workflow_id).submit("input", body)
+
+    async def query(
+        self, workflow_id: str, query: object, *args: Any, timeout: timedelta | None = None
+    ) -> Any:
+        """Ask a workflow a question; nothing is ever recorded (DESIGN 4.5).
+
+        Raises:
+            UnknownQuery, QueryHandlerFailed, QueryRefused, QueryReplyDropped: see DESIGN 4.5.
+            QueryTimeout: No answer within `timeout` (the engine's `query_timeout` by default).
+            WorkflowNotFoundError: No such workflow.
+        """
+        name, types, return_type = self._handler_types(
+            "query", query, await self._workflow_type(workflow_id)
+        )
+        args_payloads = to_payloads(args, types, f"query {name!r}")
+        limit = (timeout or self.query_timeout).total_seconds()
+        try:
+            async with asyncio.timeout(limit):
+                answer = await self.runner(workflow_id).query(name, args_payloads)
+        except TimeoutError:
+            raise QueryTimeout(
+                f"query {name!r} to {workflow_id!r} got no answer within {limit:g}s"
+            ) from None
+        return from_payload(answer, return_type, what=f"query {name!r} answer")
+
+    async def execute_update(self, workflow_id: str, update: object, *args: Any) -> Any:
+        """Run an update: validated (a rejection records nothing), recorded, handled.
+
+        Returns the handler's value; raises its error (an `ApplicationError`
+        carrying the recorded failure) or `UpdateRejectedError`.
+        """
+        name, types, return_type = self._handler_types(
+            "update", update, await self._workflow_type(workflow_id)
+        )
+        accepted = UpdateAccepted(
+            update_id=str(uuid.uuid4()),
+            update_name=name,
+            args=to_payloads(args, types, f"update {name!r}"),
+        )
+        key = (workflow_id, accepted.update_id)
+        waiter: asyncio.Future[UpdateCompleted] = asyncio.get_running_loop().create_future()
+        self._update_waiters[key] = waiter
+        try:
+            await self.runner(workflow_id).submit("update", accepted)
+            completed = await waiter
+        finally:
+            self._update_waiters.pop(key, None)
+        body = await self.codec.decode_payloads_in(completed)
+        if body.failure is not None:
+            raise exception_from_failure(body.failure)
+        assert body.result is not None
+        return from_payload(body.result, return_type, what=f"update {name!r} result")
 
     async def list_workflows(
         self,

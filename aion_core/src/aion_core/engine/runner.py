@@ -18,12 +18,15 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from aion_core.errors import (
     AionError,
+    QueryHandlerFailed,
+    QueryReplyDropped,
     SequenceConflictError,
     StoreError,
+    UpdateRejectedError,
     WorkflowAlreadyStartedError,
     WorkflowClosedError,
     WorkflowNotFoundError,
@@ -32,6 +35,9 @@ from aion_core.events import (
     ActivityScheduled,
     ActivityStarted,
     EventBody,
+    Payload,
+    SignalReceived,
+    UpdateAccepted,
     WorkflowContinuedAsNew,
     WorkflowStarted,
     WorkflowStatus,
@@ -51,7 +57,7 @@ __all__ = ["Arrival", "StartRequest", "WorkflowRunner"]
 
 log = logging.getLogger("aion.engine")
 
-ArrivalKind = Literal["start", "input", "record", "close"]
+ArrivalKind = Literal["start", "input", "record", "close", "update", "query"]
 _MAX_CONTINUES_PER_STEP = 100
 
 _REUSABLE_AFTER = {
@@ -76,6 +82,17 @@ class StartRequest:
     run_id: str
     id_conflict: Literal["fail", "use_existing", "terminate_existing"]
     id_reuse: Literal["allow", "allow_failed_only", "reject"]
+    signal: SignalReceived | None = None
+    """Signal-with-start: delivered to the new run, or to the running one instead of starting."""
+
+
+@dataclass(frozen=True)
+class QueryRequest:
+    """A query: handler name and arguments, and whether the run was open when it was asked."""
+
+    name: str
+    args: tuple[Payload, ...]
+    asked_while_open: bool
 
 
 @dataclass
@@ -83,16 +100,19 @@ class Arrival:
     """Something to record for the workflow, with the future its sender awaits.
 
     `kind`: "start" begins a run; "input" is delivered to the code; "record" is
-    an engine record the code never sees; "close" ends the run from outside.
-    `run_id`, when set, is the run the arrival is meant for; another run refuses
-    it. Once recorded, `done` resolves with the run the arrival went to.
+    an engine record the code never sees; "close" ends the run from outside;
+    "update" is validated, then delivered; "query" is answered between steps
+    and records nothing. `run_id`, when set, is the run the arrival is meant
+    for; another run refuses it. Once recorded, `done` resolves with the run the
+    arrival went to (a query: with its answer).
     """
 
     kind: ArrivalKind
     body: EventBody
-    done: asyncio.Future[str] = field(repr=False)
+    done: asyncio.Future[Any] = field(repr=False)
     run_id: str | None = None
     start: StartRequest | None = None
+    query: QueryRequest | None = None
 
 
 @dataclass
@@ -156,8 +176,28 @@ class WorkflowRunner:
             WorkflowAlreadyStartedError: A start the id policies refuse.
             SequenceConflictError, StoreError: Recording failed; nothing was recorded.
         """
-        done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        arrival = Arrival(kind, body, done, run_id, start)
+        result: str = await self._queue(Arrival(kind, body, self._future(), run_id, start))
+        return result
+
+    async def query(self, name: str, args: tuple[Payload, ...]) -> Payload:
+        """Answer a query between steps; records nothing, in any outcome.
+
+        Raises:
+            QueryError: Unknown query, the handler failed or was refused, or the
+                workflow closed while the query was in flight.
+            WorkflowNotFoundError: No such workflow.
+        """
+        record = self.recorder.workflow if self.recorder is not None else None
+        asked_while_open = record is not None and not record.status.is_closed
+        request = QueryRequest(name, args, asked_while_open)
+        answer: Payload = await self._queue(Arrival("query", _WAKE, self._future(), query=request))
+        return answer
+
+    def _future(self) -> asyncio.Future[Any]:
+        return asyncio.get_running_loop().create_future()
+
+    async def _queue(self, arrival: Arrival) -> Any:
+        kind, done = arrival.kind, arrival.done
         if self._held and kind == "close":
             # Ending the run (supervision giving up, terminate) needs no code: go first.
             self._arrivals.insert(0, arrival)
@@ -190,7 +230,12 @@ class WorkflowRunner:
         try:
             while self._arrivals and not self._held:
                 arrivals, self._arrivals = self._arrivals, []
-                await self._step(arrivals)
+                queries = [a for a in arrivals if a.kind == "query"]
+                if queries:  # answered at the last durable state, before the new inputs
+                    await self._answer(queries)
+                    arrivals = [a for a in arrivals if a.kind != "query"]
+                if arrivals:
+                    await self._step(arrivals)
         finally:
             self._drainer = None
             self.engine.runner_idle(self)
@@ -256,6 +301,9 @@ class WorkflowRunner:
         if arrival.body is _WAKE:
             await self._instance_for(step)
             return
+        if arrival.kind == "update":
+            await self._take_update(arrival, step)
+            return
         if arrival.kind in ("record", "close"):
             step.add(arrival.body)
             return
@@ -271,16 +319,32 @@ class WorkflowRunner:
             raise WorkflowClosedError(self.workflow_id, "the event is no longer expected")
         await self._activate(instance, arrival.body, step)
 
+    async def _take_update(self, arrival: Arrival, step: _Step) -> None:
+        assert isinstance(arrival.body, UpdateAccepted)
+        instance = await self._instance_for(step)
+        if instance is None:
+            raise UpdateRejectedError(f"workflow {self.workflow_id!r} is suspended")
+        # Read-only: a rejected update records nothing.
+        instance.handlers.validate_update(arrival.body.update_name, arrival.body.args)
+        await self._activate(instance, arrival.body, step)
+
     async def _take_start(self, arrival: Arrival, step: _Step) -> None:
         request = arrival.start
         assert request is not None
         assert isinstance(arrival.body, WorkflowStarted)
         if step.status is not None and not step.status.is_closed:
+            # Signal-with-start signals a running workflow instead of starting one.
+            if request.id_conflict == "use_existing" or request.signal is not None:
+                arrival.run_id = step.run_id
+                if request.signal is not None:
+                    instance = await self._instance_for(step)
+                    if instance is None:  # suspended: keep the signal for after reopen
+                        step.add(request.signal)
+                    else:
+                        await self._activate(instance, request.signal, step)
+                return
             if request.id_conflict == "fail":
                 raise WorkflowAlreadyStartedError(self.workflow_id, step.run_id, "it is running")
-            if request.id_conflict == "use_existing":
-                arrival.run_id = step.run_id
-                return
             step.add(WorkflowTerminated(reason="terminated to start a new run"))
         elif step.status is not None and step.status not in _REUSABLE_AFTER[request.id_reuse]:
             raise WorkflowAlreadyStartedError(
@@ -290,6 +354,8 @@ class WorkflowRunner:
             )
         arrival.run_id = request.run_id
         await self._begin_run(request.definition, request.run_id, arrival.body, step)
+        if request.signal is not None and self.instance is not None:
+            await self._activate(self.instance, request.signal, step)
 
     async def _begin_run(
         self,
@@ -368,21 +434,64 @@ class WorkflowRunner:
     async def _instance_for(self, step: _Step) -> WorkflowInstance | None:
         """The live instance of the step's run, rebuilt by replay when needed."""
         instance = self.instance
-        if instance is not None and instance.run_id == step.run_id:
-            return instance
-        if step.status is WorkflowStatus.SUSPENDED:
-            return None
-        try:
-            instance = await self._replay(step.run_id)
-        except (_Fatal, AionError):
-            raise  # code errors go to supervision; load errors refuse the arrival
-        except Exception as error:
-            raise _Fatal(error) from None
-        self.instance = instance
+        if instance is None or instance.run_id != step.run_id:
+            if step.status is WorkflowStatus.SUSPENDED:
+                return None
+            instance = self.instance = await self._rebuild(step.run_id)
         # Commands the code issues past the end of its history (it had
         # failed there before, or the engine stopped mid-step) join this step.
         self._add_commands(instance.take_commands(), step)
         return instance
+
+    async def _rebuild(self, run_id: str) -> WorkflowInstance:
+        try:
+            return await self._replay(run_id)
+        except (_Fatal, AionError):
+            raise  # code errors go to supervision; load errors refuse the arrival
+        except Exception as error:
+            raise _Fatal(error) from None
+
+    async def _answer(self, queries: list[Arrival]) -> None:
+        """Answer queries from the instance at its last durable state."""
+        try:
+            recorder = await self._load_recorder()
+            record = recorder.workflow
+            if record is None:
+                raise WorkflowNotFoundError(self.workflow_id)
+            instance = self.instance
+            if instance is None or instance.run_id != record.run_id:
+                instance = await self._rebuild(record.run_id)
+                if not record.status.is_closed:
+                    self.instance = instance
+        except _Fatal as stop:
+            error: AionError = QueryHandlerFailed(
+                f"the workflow cannot be replayed to answer queries: {stop.error}"
+            )
+            for arrival in queries:
+                _settle(arrival.done, error=error)
+            return
+        except AionError as refusal:
+            for arrival in queries:
+                _settle(arrival.done, error=refusal)
+            return
+        for arrival in queries:
+            request = arrival.query
+            assert request is not None
+            if request.asked_while_open and record.status.is_closed:
+                _settle(
+                    arrival.done,
+                    error=QueryReplyDropped(
+                        f"workflow {self.workflow_id!r} closed ({record.status.value}) while the "
+                        "query was in flight; ask again to read its final state"
+                    ),
+                )
+                continue
+            try:
+                _settle(
+                    arrival.done, result=instance.handlers.answer_query(request.name, request.args)
+                )
+            except AionError as error:
+                _settle(arrival.done, error=error)
 
     async def _replay(self, run_id: str) -> WorkflowInstance:
         recorder = self.recorder
@@ -448,7 +557,7 @@ def _is_engine_record(body: EventBody) -> bool:
 
 
 def _settle(
-    future: asyncio.Future[str], *, result: str = "", error: BaseException | None = None
+    future: asyncio.Future[Any], *, result: object = "", error: BaseException | None = None
 ) -> None:
     if future.done():
         return

@@ -27,6 +27,7 @@ from aion_core.events import (
     ExternalSignalSent,
     MarkerRecorded,
     Payload,
+    SearchAttributesUpserted,
     TimerCancelled,
     TimerStarted,
     UpdateCompleted,
@@ -92,6 +93,8 @@ def command_key(body: EventBody) -> tuple[str, object] | None:
         return ("signal-external", body.signal_id)
     if isinstance(body, UpdateCompleted):
         return ("update", body.update_id)
+    if isinstance(body, SearchAttributesUpserted):
+        return ("search-attributes", None)  # numbered per run by the instance
     if body.type in _CLOSED_BY_CODE:
         return ("close", 0)
     return None

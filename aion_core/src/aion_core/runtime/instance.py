@@ -36,8 +36,8 @@ from types import FrameType
 from typing import Any
 
 from aion_core.converter import from_payload, from_payloads, to_payload
-from aion_core.definitions import WorkflowDefinition
-from aion_core.errors import ActivityError, NondeterminismError, TimeoutError
+from aion_core.definitions import HandlerDefinition, WorkflowDefinition
+from aion_core.errors import ActivityError, NondeterminismError, QueryRefused, TimeoutError
 from aion_core.events import (
     CLOSING_EVENT_TYPES,
     ActivityCancelled,
@@ -51,10 +51,13 @@ from aion_core.events import (
     EventBody,
     MarkerRecorded,
     Payload,
+    SearchAttributesUpserted,
+    SearchAttributeValue,
     SignalReceived,
     TimerCancelled,
     TimerFired,
     TimerStarted,
+    UpdateAccepted,
     WorkflowCancelled,
     WorkflowCancelRequested,
     WorkflowCompleted,
@@ -72,6 +75,7 @@ from aion_core.runtime.commands import (
     same_command,
     source_line,
 )
+from aion_core.runtime.handlers import Handlers
 from aion_core.runtime.loop import WorkflowEventLoop
 
 __all__ = ["ActivityState", "WorkflowInfo", "WorkflowInstance"]
@@ -170,12 +174,20 @@ class WorkflowInstance:
         self._pending_activities: dict[int, _PendingActivity] = {}
         self._conditions: list[_Condition] = []
         self._patches: dict[str, bool] = {}
-        self._signals: dict[str, list[tuple[Payload, ...]]] = {}
+        self.handlers = Handlers(self)
+        self.workflow_object: object | None = None
         self._main: asyncio.Task[None] | None = None
         self._history = list(history)
-        self._recorded_in_order = [
-            (key, event) for event in self._history if (key := command_key(event.body)) is not None
-        ]
+        self._recorded_in_order: list[tuple[tuple[str, object], Event]] = []
+        unnumbered: dict[str, int] = {}
+        for event in self._history:
+            key = command_key(event.body)
+            if key is None:
+                continue
+            if key[1] is None:  # commands without an ordinal field are numbered in order
+                unnumbered[key[0]] = unnumbered.get(key[0], 0) + 1
+                key = (key[0], unnumbered[key[0]])
+            self._recorded_in_order.append((key, event))
         self._recorded.update(self._recorded_in_order)
         self._unchecked = 0
         self._first_new_source = ""
@@ -326,7 +338,9 @@ class WorkflowInstance:
         ):
             self._resolve_activity(body)
         elif isinstance(body, SignalReceived):
-            self._signals.setdefault(body.signal_name, []).append(body.args)
+            self.handlers.deliver_signal(body.signal_name, body.args)
+        elif isinstance(body, UpdateAccepted):
+            self.handlers.accept_update(body)
         elif isinstance(body, WorkflowCancelRequested):
             self.cancel_requested = True
             if self._main is not None and not self._main.done():
@@ -371,16 +385,19 @@ class WorkflowInstance:
         )
         try:
             args = from_payloads(body.input, self.definition.param_types, "workflow input")
+            if self.definition.cls is not None:
+                self.workflow_object = self.definition.cls()
         except Exception as error:
             self.fatal = error
             return
+        self.handlers.bind(self.workflow_object)
         self._main = self.loop.create_task(
             self._run_main(args), name=f"workflow {self.workflow_id}"
         )
 
     async def _run_main(self, args: list[Any]) -> None:
         definition = self.definition
-        workflow_object = definition.cls() if definition.cls is not None else None
+        workflow_object = self.workflow_object
 
         async def invoke(call: WorkflowCall) -> Any:
             if workflow_object is None:
@@ -420,6 +437,25 @@ class WorkflowInstance:
             else:
                 self._close(WorkflowCompleted(result=payload))
 
+    def close_run(self, body: EventBody) -> None:
+        """End the run with a closing command (a handler failed the workflow)."""
+        if not self.closed:
+            self._close(body)
+
+    def fail_fatally(self, error: BaseException) -> None:
+        """Stop the instance: `error` is a bug in workflow code, for supervision."""
+        if self.fatal is None:
+            self.fatal = error
+
+    def register_handler(self, definition: HandlerDefinition, fn: Callable[..., Any]) -> None:
+        """Add a signal, query or update handler at run time."""
+        self.handlers.register(definition, fn)
+
+    def upsert_search_attributes(self, attributes: dict[str, SearchAttributeValue]) -> None:
+        """Issue `SearchAttributesUpserted` (validated before anything is recorded)."""
+        body = SearchAttributesUpserted(attributes=attributes)
+        self.issue(("search-attributes", self.next_ordinal("search-attributes")), body)
+
     def _close(self, body: EventBody) -> None:
         self.issue(("close", 0), body)
         self.closed = True
@@ -427,7 +463,13 @@ class WorkflowInstance:
     # --- commands ------------------------------------------------------------------------------
 
     def issue(self, key: tuple[str, object], body: EventBody) -> None:
-        """Issue a command: matched to the history when it has it, else recorded as new."""
+        """Issue a command: matched to the history when it has it, else recorded as new.
+
+        Raises:
+            QueryRefused: The code is answering a query, which may not change anything.
+        """
+        if self.handlers.querying:
+            raise QueryRefused(f"tried to issue {body.type} while answering a query")
         if self.loop.is_closed():
             return  # a discarded instance's last finally blocks: nobody records this
         recorded = self._recorded.get(key)
@@ -603,11 +645,6 @@ class WorkflowInstance:
             self.issue(key, body)
         self._patches[patch_id] = decision
         return decision
-
-    def take_signal(self, name: str) -> tuple[Payload, ...] | None:
-        """The oldest buffered signal of `name`, consumed; None when there is none."""
-        buffered = self._signals.get(name)
-        return buffered.pop(0) if buffered else None
 
     def discard(self) -> None:
         """Stop the instance for good; its tasks never run again."""

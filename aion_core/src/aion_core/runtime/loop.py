@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import contextvars
+import inspect
 import logging
 import weakref
 from asyncio import events
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import Callable, Coroutine, Generator, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from aion_core.errors import AionError
+from aion_core.errors import AionError, QueryRefused
 
 if TYPE_CHECKING:
     from aion_core.runtime.instance import WorkflowInstance
@@ -65,6 +67,20 @@ class WorkflowEventLoop(asyncio.AbstractEventLoop):
             events._set_running_loop(outer)
         return True
 
+    @contextlib.contextmanager
+    def entered(self) -> Iterator[None]:
+        """Make this the running loop for synchronous workflow code (queries, validators)."""
+        outer = events._get_running_loop()
+        events._set_running_loop(self)
+        try:
+            yield
+        finally:
+            events._set_running_loop(outer)
+
+    def _refuse_while_querying(self, what: str) -> None:
+        if self.instance.handlers.querying:
+            raise QueryRefused(f"tried {what} while answering a query")
+
     def run_soon(self, callback: Callable[..., object], *args: Any) -> None:
         """Schedule `callback` with no context copy (used when a timer fires)."""
         self._ready.append(asyncio.Handle(callback, args, self, None))
@@ -82,6 +98,7 @@ class WorkflowEventLoop(asyncio.AbstractEventLoop):
         context: contextvars.Context | None = None,
     ) -> asyncio.Handle:
         """Run `callback` in this activation."""
+        self._refuse_while_querying("scheduling a callback")
         handle = asyncio.Handle(callback, args, self, context)
         self._ready.append(handle)
         return handle
@@ -123,6 +140,10 @@ class WorkflowEventLoop(asyncio.AbstractEventLoop):
         context: contextvars.Context | None = None,
     ) -> asyncio.Task[_T]:
         """A task on this loop."""
+        if self.instance.handlers.querying:
+            if inspect.iscoroutine(coro):
+                coro.close()
+            self._refuse_while_querying("starting a task")
         task = asyncio.Task(coro, loop=self, name=name, context=context)
         self._tasks.add(task)
         return task
