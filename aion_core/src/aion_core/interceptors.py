@@ -8,10 +8,20 @@ Interceptors come from the `aion_activity_interceptors` and
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
-__all__ = ["ActivityCall", "ActivityInterceptor", "WorkflowCall", "WorkflowInterceptor"]
+__all__ = [
+    "ActivityCall",
+    "ActivityInterceptor",
+    "WorkflowCall",
+    "WorkflowInterceptor",
+    "chain_calls",
+]
+
+_C = TypeVar("_C")
+Proceed = Callable[[_C], Awaitable[object]]
 
 
 @dataclass(frozen=True)
@@ -70,3 +80,22 @@ class WorkflowInterceptor:
     ) -> object:
         """Run the workflow: call `proceed(call)` (possibly with a changed call)."""
         return await proceed(call)
+
+
+def chain_calls(
+    interceptors: Sequence[Callable[[_C, Proceed[_C]], Awaitable[object]]], final: Proceed[_C]
+) -> Proceed[_C]:
+    """One callable running `interceptors` (outermost first) around `final`."""
+    chain = final
+    for interceptor in reversed(interceptors):
+        chain = _link(interceptor, chain)
+    return chain
+
+
+def _link(
+    interceptor: Callable[[_C, Proceed[_C]], Awaitable[object]], proceed: Proceed[_C]
+) -> Proceed[_C]:
+    async def call(current: _C) -> object:
+        return await interceptor(current, proceed)
+
+    return call

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import contextvars
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -45,7 +45,7 @@ from aion_core.events import (
     Payload,
 )
 from aion_core.failures import failure_from_exception
-from aion_core.interceptors import ActivityCall, ActivityInterceptor
+from aion_core.interceptors import ActivityCall, ActivityInterceptor, chain_calls
 
 if TYPE_CHECKING:
     from aion_core.engine.engine import Engine
@@ -394,9 +394,7 @@ class ActivityExecutor:
             ctx = contextvars.copy_context()
             return await loop.run_in_executor(self._threads, ctx.run, definition.fn, *final.args)
 
-        chain: Callable[[ActivityCall], Awaitable[Any]] = proceed
-        for interceptor in reversed(self._interceptors):
-            chain = _wrap(interceptor, chain)
+        chain = chain_calls([i.execute_activity for i in self._interceptors], proceed)
         token = current_context.set(context)
         try:
             return await chain(call)
@@ -538,12 +536,3 @@ class ActivityExecutor:
 
 class _Stop(Exception):
     """The workflow run no longer wants this activity (closed, replaced)."""
-
-
-def _wrap(
-    interceptor: ActivityInterceptor, proceed: Callable[[ActivityCall], Awaitable[Any]]
-) -> Callable[[ActivityCall], Awaitable[Any]]:
-    async def call(current: ActivityCall) -> Any:
-        return await interceptor.execute_activity(current, proceed)
-
-    return call

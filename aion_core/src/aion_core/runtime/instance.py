@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import FrameType
@@ -66,7 +66,7 @@ from aion_core.events import (
     WorkflowStarted,
 )
 from aion_core.failures import DOMAIN_FAILURES, exception_from_failure, failure_from_exception
-from aion_core.interceptors import WorkflowCall, WorkflowInterceptor
+from aion_core.interceptors import WorkflowCall, WorkflowInterceptor, chain_calls
 from aion_core.runtime.commands import (
     ContinueAsNew,
     command_key,
@@ -406,9 +406,7 @@ class WorkflowInstance:
 
         # Interceptors run inside the deterministic loop: like workflow code,
         # they must not read the wall clock or do I/O.
-        chain: Callable[[WorkflowCall], Awaitable[Any]] = invoke
-        for interceptor in reversed(self._interceptors):
-            chain = _intercepted(interceptor, chain)
+        chain = chain_calls([i.execute_workflow for i in self._interceptors], invoke)
         call = WorkflowCall(definition.name, tuple(args), self.workflow_id, self.run_id)
         try:
             result = await chain(call)
@@ -649,15 +647,6 @@ class WorkflowInstance:
     def discard(self) -> None:
         """Stop the instance for good; its tasks never run again."""
         self.loop.close()
-
-
-def _intercepted(
-    interceptor: WorkflowInterceptor, proceed: Callable[[WorkflowCall], Awaitable[Any]]
-) -> Callable[[WorkflowCall], Awaitable[Any]]:
-    async def call(current: WorkflowCall) -> Any:
-        return await interceptor.execute_workflow(current, proceed)
-
-    return call
 
 
 def _is_uuid(value: str) -> bool:
