@@ -262,8 +262,10 @@ async def cancels_with_timeout(key: str, sync: bool) -> str:
             else:
                 await workflow.execute_activity(blocks_forever, key)
     except TimeoutError:
-        # Stay open a little so the activity's cancellation can be recorded.
-        await workflow.sleep(0.25)
+        # Stay open until the test has seen the activity's cancellation recorded.
+        released = asyncio.Event()
+        workflow.register_signal("release", released.set)
+        await released.wait()
         return "timed out"
     return "finished"
 
@@ -276,7 +278,9 @@ async def cancels_a_task(key: str) -> str:
     try:
         await task
     except asyncio.CancelledError:
-        await workflow.sleep(0.25)
+        released = asyncio.Event()
+        workflow.register_signal("release", released.set)
+        await released.wait()  # until the test has seen the cancellation recorded
         return "cancelled"
     return "finished"
 
@@ -552,6 +556,10 @@ async def test_a_workflow_timeout_cancels_the_running_activity(store_url: str, s
     key = f"cancel-{sync}"
     async with engine_for(store_url) as engine:
         handle = await engine.start_workflow(cancels_with_timeout, key, sync, id=key)
+        async with asyncio.timeout(10):
+            while "ActivityCancelled" not in [e.type for e in await handle.history()]:
+                await asyncio.sleep(0.01)
+        await handle.signal("release")
         assert await handle.result() == "timed out"
         history = await handle.history()
     types = [e.type for e in history]
@@ -567,6 +575,10 @@ async def test_a_workflow_timeout_cancels_the_running_activity(store_url: str, s
 async def test_cancelling_the_task_of_an_activity_cancels_the_activity(store_url: str) -> None:
     async with engine_for(store_url) as engine:
         handle = await engine.start_workflow(cancels_a_task, "task-cancel", id="task-cancel")
+        async with asyncio.timeout(10):
+            while "ActivityCancelled" not in [e.type for e in await handle.history()]:
+                await asyncio.sleep(0.01)
+        await handle.signal("release")
         assert await handle.result() == "cancelled"
         history = await handle.history()
     assert [e.type for e in history if e.type.startswith("Activity")] == [

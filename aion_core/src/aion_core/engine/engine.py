@@ -15,7 +15,7 @@ import os
 import socket
 import uuid
 from collections.abc import Iterable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Literal, Self, TypeVar
 
@@ -56,11 +56,16 @@ from aion_core.events import (
     WorkflowFailed,
     WorkflowStarted,
     WorkflowStatus,
+    WorkflowTimedOut,
+    status_after,
 )
 from aion_core.failures import exception_from_failure
 from aion_core.group_commit import GroupCommitter
 from aion_core.handle import WorkflowHandle
 from aion_core.plugins import Plugins, load_plugins
+from aion_core.schedules import client as schedules
+from aion_core.schedules.spec import CatchupPolicy, OverlapPolicy, ScheduleDescription
+from aion_core.schedules.workflow import ScheduleWorkflow, schedule_activities
 from aion_core.store.protocol import EventStore
 from aion_core.store.records import WorkflowFilter, WorkflowRecord
 from aion_core.workflow import HANDLER_MARK, handler_definition
@@ -140,6 +145,9 @@ class Engine:
         self.namespace = namespace
         self.clock: Clock = clock or SystemClock()
         self.identity = f"{socket.gethostname()}:{os.getpid()}"
+        # Schedules are built-in workflows; their start activity reaches this engine.
+        workflows = [*workflows, ScheduleWorkflow]
+        activities = [*activities, *schedule_activities(self)]
         self._workflows = _by_name((workflow_definition(w) for w in workflows), "workflow")
         activity_definitions = _by_name((activity_definition(a) for a in activities), "activity")
         self.max_cached_workflows = max_cached_workflows
@@ -163,6 +171,7 @@ class Engine:
         self._runners: collections.OrderedDict[str, WorkflowRunner] = collections.OrderedDict()
         self._close_waiters: dict[str, list[asyncio.Future[Event]]] = {}
         self._update_waiters: dict[tuple[str, str], asyncio.Future[UpdateCompleted]] = {}
+        self._deadlines: dict[tuple[str, str], asyncio.Task[None]] = {}
         self.query_timeout = query_timeout
         self._timer_task: asyncio.Task[None] | None = None
         self._started = False
@@ -200,6 +209,10 @@ class Engine:
             await asyncio.gather(self._timer_task, return_exceptions=True)
         await self.supervisor.close()
         await self.activities.close()
+        for deadline in self._deadlines.values():
+            deadline.cancel()
+        await asyncio.gather(*self._deadlines.values(), return_exceptions=True)
+        self._deadlines.clear()
         # Steps in flight stop before the store closes under them; whatever
         # they had not committed is replayed or retried on the next start.
         await asyncio.gather(*(runner.stop() for runner in self._runners.values()))
@@ -253,6 +266,7 @@ class Engine:
         """
         if self._started:
             self._resume_activities(runner)
+            self._arm_deadline(runner)
         excess = len(self._runners) - self.max_cached_workflows
         if excess <= 0:
             return
@@ -277,7 +291,11 @@ class Engine:
 
     def is_idle(self) -> bool:
         """Whether nothing runs: no workflow step and no activity attempt (time skipping)."""
-        return self.activities.idle and not any(r.busy for r in self._runners.values())
+        return (
+            self.activities.idle
+            and not self.timers.busy
+            and not any(r.busy for r in self._runners.values())
+        )
 
     def workflow_definition(self, name: str) -> WorkflowDefinition:
         """The registered workflow named `name`.
@@ -320,6 +338,9 @@ class Engine:
                     waiter.set_result(body)
             elif body.type in _CLOSES_RUN:
                 self.activities.abandon_run(workflow_id, event.run_id)
+                deadline = self._deadlines.pop((workflow_id, event.run_id), None)
+                if deadline is not None and deadline is not asyncio.current_task():
+                    deadline.cancel()
                 self._drop_update_waiters(workflow_id, body.type)
                 if not isinstance(body, WorkflowContinuedAsNew):
                     self._notify_closed(workflow_id, event)
@@ -335,6 +356,34 @@ class Engine:
         now = self.clock.now()
         for state in instance.pending_activities():
             self.activities.resume(runner.workflow_id, instance.run_id, state, now)
+
+    def _arm_deadline(self, runner: WorkflowRunner) -> None:
+        """Close the live run as timed out once its execution timeout passes (idempotent)."""
+        instance = runner.instance
+        if instance is None or instance.closed or instance.info is None:
+            return
+        timeout = instance.info.execution_timeout
+        key = (runner.workflow_id, instance.run_id)
+        if timeout is None or key in self._deadlines:
+            return
+        deadline = instance.info.start_time + timeout
+        self._deadlines[key] = asyncio.create_task(
+            self._time_out(runner.workflow_id, instance.run_id, deadline, timeout),
+            name=f"aion-deadline-{runner.workflow_id}",
+        )
+
+    async def _time_out(
+        self, workflow_id: str, run_id: str, deadline: datetime, timeout: timedelta
+    ) -> None:
+        await self.clock.sleep_until(deadline)
+        try:
+            await self.runner(workflow_id).submit(
+                "close", WorkflowTimedOut(execution_timeout=timeout), run_id=run_id
+            )
+        except AionError as error:
+            log.info("workflow %s did not time out: %s", workflow_id, error)
+        finally:
+            self._deadlines.pop((workflow_id, run_id), None)
 
     def _drop_update_waiters(self, workflow_id: str, closed_by: str) -> None:
         for key in [k for k in self._update_waiters if k[0] == workflow_id]:
@@ -371,6 +420,7 @@ class Engine:
         id_reuse: IdReusePolicy = "allow",
         search_attributes: dict[str, SearchAttributeValue] | None = None,
         start_signal: tuple[object, Sequence[Any]] | None = None,
+        execution_timeout: timedelta | None = None,
     ) -> WorkflowHandle:
         """Start a workflow; return once its start is durable.
 
@@ -386,6 +436,8 @@ class Engine:
             search_attributes: Values to find the workflow by in listings.
             start_signal: ``(signal, args)`` to deliver with the start (signal-with-start):
                 if a run with this id is open, it gets the signal and no new run starts.
+            execution_timeout: Longest time a run may stay open; then it is closed as
+                timed out (each run of a continue-as-new chain gets it afresh).
 
         Raises:
             PayloadValidationError: The input does not fit the workflow's signature
@@ -399,7 +451,10 @@ class Engine:
             task_queue=task_queue or "default",
             code_version=definition.code_version,
             search_attributes=search_attributes or {},
+            execution_timeout=execution_timeout,
         )
+        if execution_timeout is not None and execution_timeout <= timedelta(0):
+            raise ConfigurationError("execution_timeout must be positive")
         workflow_id = id or str(uuid.uuid4())
         if not workflow_id.strip():
             raise ConfigurationError("a workflow id must not be empty")
@@ -453,7 +508,8 @@ class Engine:
                 definition = self._workflows.get(record.workflow_type) if record else None
                 return_type = definition.return_type if definition else Any
             return from_payload(body.result, return_type, what="workflow result")
-        status = closing.type.removeprefix("Workflow").lower()
+        closed_as = status_after(closing.body)
+        status = closed_as.value if closed_as is not None else closing.type
         message = getattr(body, "reason", "") or getattr(body, "message", "") or status
         error = WorkflowFailureError(workflow_id, status, message)
         if isinstance(body, WorkflowFailed):
@@ -575,6 +631,52 @@ class Engine:
     ) -> int:
         """How many workflows match every given filter."""
         return await self.store.count_workflows(_filter(status, type, search, 1))
+
+    # --- schedules (DESIGN 4.8; the logic lives in aion_core.schedules) -------------------------
+
+    async def create_schedule(
+        self,
+        schedule_id: str,
+        workflow: object,
+        *args: Any,
+        cron: str | None = None,
+        every: timedelta | None = None,
+        overlap: OverlapPolicy = "skip",
+        catchup: CatchupPolicy = "latest",
+        task_queue: str | None = None,
+    ) -> schedules.ScheduleHandle:
+        """Create a schedule that starts `workflow(*args)` at every fire time, by itself.
+
+        Args:
+            schedule_id: The schedule's id; runs it starts get ids ``<schedule_id>-<fire time>``.
+            workflow: The workflow (class, run method, function) or its type name.
+            *args: The input of every run, checked against the workflow's signature.
+            cron: A 5-field cron expression in UTC (exactly one of `cron` and `every`).
+            every: A fixed interval, counted from the Unix epoch (``hours=1`` fires on the hour).
+            overlap: When the previous run is still open: ``"skip"`` this fire,
+                ``"buffer_one"`` (start it when the previous closes), ``"cancel_other"``
+                (cancel the previous, then start) or ``"allow_all"``.
+            catchup: Fire times missed while no engine ran: ``"all"``, only the
+                ``"latest"``, or ``"none"``.
+            task_queue: The task queue of the runs it starts.
+
+        Raises:
+            ConfigurationError: Invalid cron, interval or policy, or an unregistered workflow.
+            PayloadValidationError: `args` do not fit the workflow.
+            ScheduleAlreadyExistsError: A schedule with this id exists.
+        """
+        return await schedules.create_schedule(
+            self, schedule_id, self._definition_of(workflow), args, cron=cron, every=every,
+            overlap=overlap, catchup=catchup, task_queue=task_queue,
+        )  # fmt: skip
+
+    def get_schedule(self, schedule_id: str) -> schedules.ScheduleHandle:
+        """A handle to an existing schedule (describe, pause, resume, trigger, update, delete)."""
+        return schedules.ScheduleHandle(self, schedule_id)
+
+    async def list_schedules(self) -> list[ScheduleDescription]:
+        """Every schedule that is not deleted, described, by schedule id."""
+        return await schedules.list_schedules(self)
 
 
 def _filter(

@@ -414,6 +414,7 @@ class WorkflowRunner:
             task_queue=instance.info.task_queue,
             code_version=instance.definition.code_version,
             parent_run_id=instance.run_id,
+            execution_timeout=instance.info.execution_timeout,
         )
         await self._begin_run(instance.definition, request.new_run_id, started, step)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -43,6 +44,7 @@ class TimerService:
         self._firing: set[TimerId] = set()
         self._refused: set[TimerId] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._waiting = False
         self._reads = 0
         """Reads of the due timers begun so far."""
         self._settled: dict[TimerId, int] = {}
@@ -108,12 +110,26 @@ class TimerService:
                 return timer.fire_at
         return None
 
+    @property
+    def busy(self) -> bool:
+        """Whether the service has work it has not looked at (time skipping must wait)."""
+        return not self._waiting or self._changed.is_set() or bool(self._firing)
+
     async def _sleep_until_next(self) -> None:
         moment = await self._next_moment()
         if moment is None:
-            await self._changed.wait()
+            await self._wait(self._changed.wait())
         else:
-            await first_of(self._changed.wait(), self.engine.clock.sleep_until(moment))
+            await first_of(self._changed.wait(), self._wait(self.engine.clock.sleep_until(moment)))
+
+    async def _wait(self, waiting: Awaitable[object]) -> None:
+        # The clock registers a sleeper when sleep_until is called, before its
+        # first await: from here on the service is visibly waiting.
+        self._waiting = True
+        try:
+            await waiting
+        finally:
+            self._waiting = False
 
     async def _fire(self, key: TimerId, timer: TimerRecord) -> None:
         try:

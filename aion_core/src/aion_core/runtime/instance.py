@@ -100,6 +100,7 @@ class WorkflowInfo:
     code_version: str
     continued_from_run_id: str | None
     parent_workflow_id: str | None
+    execution_timeout: timedelta | None = None
 
 
 @dataclass
@@ -382,6 +383,7 @@ class WorkflowInstance:
             code_version=body.code_version,
             continued_from_run_id=body.parent_run_id,
             parent_workflow_id=body.parent.workflow_id if body.parent else None,
+            execution_timeout=body.execution_timeout,
         )
         try:
             args = from_payloads(body.input, self.definition.param_types, "workflow input")
