@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -548,17 +548,24 @@ async def test_schedule_to_close_bounds_start_to_close_retries(store_url: str) -
     assert all(e.recorded_at < deadline for e in history if isinstance(e.body, ActivityStarted))
 
 
+WaitForHistory = Callable[[Engine, str, Callable[[list[Event]], bool]], Awaitable[list[Event]]]
+
+
+def cancellation_recorded(history: list[Event]) -> bool:
+    return any(e.type == "ActivityCancelled" for e in history)
+
+
 # --- cancellation --------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("sync", [False, True], ids=["async", "sync"])
-async def test_a_workflow_timeout_cancels_the_running_activity(store_url: str, sync: bool) -> None:
+async def test_a_workflow_timeout_cancels_the_running_activity(
+    store_url: str, sync: bool, wait_for_history: WaitForHistory
+) -> None:
     key = f"cancel-{sync}"
     async with engine_for(store_url) as engine:
         handle = await engine.start_workflow(cancels_with_timeout, key, sync, id=key)
-        async with asyncio.timeout(10):
-            while "ActivityCancelled" not in [e.type for e in await handle.history()]:
-                await asyncio.sleep(0.01)
+        await wait_for_history(engine, handle.workflow_id, cancellation_recorded)
         await handle.signal("release")
         assert await handle.result() == "timed out"
         history = await handle.history()
@@ -572,12 +579,12 @@ async def test_a_workflow_timeout_cancels_the_running_activity(store_url: str, s
     await eventually(lambda: expected in seen.get(key, []))
 
 
-async def test_cancelling_the_task_of_an_activity_cancels_the_activity(store_url: str) -> None:
+async def test_cancelling_the_task_of_an_activity_cancels_the_activity(
+    store_url: str, wait_for_history: WaitForHistory
+) -> None:
     async with engine_for(store_url) as engine:
         handle = await engine.start_workflow(cancels_a_task, "task-cancel", id="task-cancel")
-        async with asyncio.timeout(10):
-            while "ActivityCancelled" not in [e.type for e in await handle.history()]:
-                await asyncio.sleep(0.01)
+        await wait_for_history(engine, handle.workflow_id, cancellation_recorded)
         await handle.signal("release")
         assert await handle.result() == "cancelled"
         history = await handle.history()
