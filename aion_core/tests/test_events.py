@@ -64,7 +64,9 @@ _MOMENTS = st.datetimes(
 
 
 def _constrained_int(metadata: list[Any]) -> st.SearchStrategy[int]:
-    low = next((m.ge for m in metadata if isinstance(m, annotated_types.Ge)), -(2**53))
+    # Constraints come bare, or inside a FieldInfo when Annotated sits in a union.
+    flat = [inner for m in metadata for inner in [m, *getattr(m, "metadata", [])]]
+    low = next((m.ge for m in flat if isinstance(m, annotated_types.Ge)), -(2**53))
     return st.integers(min_value=int(low), max_value=2**53)
 
 

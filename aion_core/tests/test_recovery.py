@@ -54,6 +54,7 @@ from aion_core.events import (
     ActivityCompleted,
     ActivityFailed,
     ActivityStarted,
+    ChildWorkflowStarted,
     TimerFired,
     TimerStarted,
 )
@@ -150,12 +151,26 @@ async def resumes_progress(workdir: str) -> list[Any]:
     return await workflow.execute_activity(remembers_progress, workdir, retry_policy=FAST)
 
 
-CRASH_WORKFLOWS = [a_then_b, naps, cancels_its_activity, resumes_progress]
+@workflow.defn
+async def greets(workdir: str) -> str:
+    return "child says hi"
+
+
+@workflow.defn
+async def has_a_child(workdir: str) -> str:
+    return str(await workflow.execute_child_workflow(greets, workdir, id="crash-child-kid"))
+
+
+CRASH_WORKFLOWS = [a_then_b, naps, cancels_its_activity, resumes_progress, has_a_child, greets]
 CRASH_ACTIVITIES = [side_effect_a, blocking_b, waits_to_be_cancelled, remembers_progress]
 
 
 def _is_cancel_request(event: Event) -> bool:
     return event.type == "ActivityCancelRequested"
+
+
+def _is_child_start(event: Event) -> bool:
+    return event.type == "ChildWorkflowStarted"
 
 
 def _is_second_attempt(event: Event) -> bool:
@@ -181,6 +196,7 @@ SCENARIOS = {
     "timer": Scenario(naps, "crash-timer"),
     "cancel": Scenario(cancels_its_activity, "crash-cancel", _is_cancel_request),
     "heartbeat": Scenario(resumes_progress, "crash-heartbeat", _is_second_attempt),
+    "child": Scenario(has_a_child, "crash-child", _is_child_start),
 }
 
 
@@ -673,3 +689,23 @@ async def test_a_thousand_concurrent_w3_workflows_complete(store_url: str) -> No
                 *["ActivityScheduled", "ActivityStarted", "ActivityCompleted"] * 3,
                 "WorkflowCompleted",
             ]
+
+
+async def test_a_child_recorded_but_not_started_before_a_crash_starts_exactly_once(
+    store_url: str, tmp_path: Path
+) -> None:
+    store, before = await run_then_crash("child", store_url, tmp_path)
+    recorded = before[-1].body
+    assert isinstance(recorded, ChildWorkflowStarted)
+    async with opened(store) as view:
+        assert await view.read_events("crash-child-kid") == []  # recorded, never started
+    async with recovering_engine(store) as engine:
+        async with asyncio.timeout(20):
+            assert await engine.get_handle("crash-child").result() == "child says hi"
+        child_history = await engine.store.read_events("crash-child-kid")
+        after = await engine.store.read_events("crash-child")
+    assert_untouched(before, after)
+    assert_no_duplicates(after)
+    assert [e.type for e in child_history] == ["WorkflowStarted", "WorkflowCompleted"]
+    assert child_history[0].run_id == recorded.run_id
+    assert [e.type for e in after[len(before) :]] == ["ChildWorkflowCompleted", "WorkflowCompleted"]

@@ -151,10 +151,11 @@ ParentClosePolicy: TypeAlias = Literal["terminate", "request_cancel", "abandon"]
 
 
 class ParentWorkflow(_Frozen):
-    """The workflow run that started a child."""
+    """The workflow run that started a child, and the child's ordinal in that run."""
 
     workflow_id: str
     run_id: str
+    child_id: Ordinal | None = None
 
 
 # --- workflow lifecycle ------------------------------------------------------------------------

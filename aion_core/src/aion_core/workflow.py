@@ -25,9 +25,10 @@ from aion_core.definitions import (
     activity_definition,
     code_version,
     signature_types,
+    workflow_definition,
 )
 from aion_core.errors import AionError, ConfigurationError
-from aion_core.events import ActivityScheduled, SearchAttributeValue
+from aion_core.events import ActivityScheduled, ParentClosePolicy, SearchAttributeValue
 from aion_core.retry import RetryPolicy
 from aion_core.runtime.commands import ContinueAsNew
 from aion_core.runtime.instance import WorkflowInfo, WorkflowInstance
@@ -40,6 +41,7 @@ __all__ = [
     "continue_as_new",
     "defn",
     "execute_activity",
+    "execute_child_workflow",
     "info",
     "now",
     "patched",
@@ -51,6 +53,7 @@ __all__ = [
     "run",
     "signal",
     "sleep",
+    "start_child_workflow",
     "update",
     "upsert_search_attributes",
     "uuid4",
@@ -407,3 +410,78 @@ def register_update(
 def upsert_search_attributes(attributes: dict[str, SearchAttributeValue]) -> None:
     """Add or change search attributes: listings can filter by them (recorded, replays)."""
     _instance().upsert_search_attributes(attributes)
+
+
+# --- child workflows ---------------------------------------------------------------------------
+
+
+class ChildWorkflowHandle:
+    """A child workflow started by this workflow.
+
+    Attributes:
+        workflow_id: The child's id.
+        run_id: The child's first run.
+    """
+
+    def __init__(self, workflow_id: str, run_id: str, future: asyncio.Future[Any]) -> None:
+        self.workflow_id = workflow_id
+        self.run_id = run_id
+        self._future = future
+
+    async def result(self) -> Any:
+        """Wait for the child to close; its result.
+
+        Raises:
+            ChildWorkflowError: It failed, could not start, was cancelled, terminated or
+                timed out; the cause carries the recorded failure.
+        """
+        return await self._future
+
+
+async def start_child_workflow(
+    child: object,
+    *args: Any,
+    id: str | None = None,
+    task_queue: str | None = None,
+    parent_close_policy: ParentClosePolicy = "terminate",
+) -> ChildWorkflowHandle:
+    """Start a child workflow; its start is recorded here before the child exists.
+
+    Args:
+        child: A ``@workflow.defn`` workflow (class, run method, function) or a type name.
+        *args: Its input, checked against its type hints.
+        id: The child's workflow id (default: derived from this workflow's id).
+        task_queue: The child's task queue (default: this workflow's).
+        parent_close_policy: What happens to the child when this run closes:
+            ``"terminate"`` (default), ``"request_cancel"`` or ``"abandon"``.
+    """
+    instance = _instance()
+    if isinstance(child, str):
+        child_type, param_types, return_type = child, None, Any
+    else:
+        definition = workflow_definition(child)
+        child_type = definition.name
+        param_types, return_type = definition.param_types, definition.return_type
+    pending = instance.children.start(
+        child_type,
+        to_payloads(args, param_types, f"child workflow {child_type!r}"),
+        workflow_id=id,
+        task_queue=task_queue or (instance.info.task_queue if instance.info else "default"),
+        parent_close_policy=parent_close_policy,
+        return_type=return_type,
+    )
+    return ChildWorkflowHandle(pending.started.workflow_id, pending.started.run_id, pending.future)
+
+
+async def execute_child_workflow(
+    child: object,
+    *args: Any,
+    id: str | None = None,
+    task_queue: str | None = None,
+    parent_close_policy: ParentClosePolicy = "terminate",
+) -> Any:
+    """Start a child workflow and wait for its result (arguments as `start_child_workflow`)."""
+    handle = await start_child_workflow(
+        child, *args, id=id, task_queue=task_queue, parent_close_policy=parent_close_policy
+    )
+    return await handle.result()

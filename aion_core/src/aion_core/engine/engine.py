@@ -29,6 +29,7 @@ from aion_core.definitions import (
     workflow_definition,
 )
 from aion_core.engine.activities import ActivityExecutor
+from aion_core.engine.children import ChildCoordinator
 from aion_core.engine.clock import Clock, SystemClock
 from aion_core.engine.runner import StartRequest, WorkflowRunner
 from aion_core.engine.supervision import OnExhausted, Supervisor
@@ -168,6 +169,7 @@ class Engine:
             on_exhausted=on_exhausted,
         )
         self.timers = TimerService(self)
+        self.children = ChildCoordinator(self)
         self._runners: collections.OrderedDict[str, WorkflowRunner] = collections.OrderedDict()
         self._close_waiters: dict[str, list[asyncio.Future[Event]]] = {}
         self._update_waiters: dict[tuple[str, str], asyncio.Future[UpdateCompleted]] = {}
@@ -208,6 +210,7 @@ class Engine:
             self._timer_task.cancel()
             await asyncio.gather(self._timer_task, return_exceptions=True)
         await self.supervisor.close()
+        await self.children.close()
         await self.activities.close()
         for deadline in self._deadlines.values():
             deadline.cancel()
@@ -255,6 +258,10 @@ class Engine:
             self._runners.move_to_end(workflow_id)
         return runner
 
+    def cached_runner(self, workflow_id: str) -> WorkflowRunner | None:
+        """The runner of `workflow_id` if it is in memory (never creates one)."""
+        return self._runners.get(workflow_id)
+
     def runner_idle(self, runner: WorkflowRunner) -> None:
         """A runner finished its steps: drive its unfinished activities, then evict.
 
@@ -267,6 +274,7 @@ class Engine:
         if self._started:
             self._resume_activities(runner)
             self._arm_deadline(runner)
+            self.children.resume(runner)
         excess = len(self._runners) - self.max_cached_workflows
         if excess <= 0:
             return
@@ -328,6 +336,7 @@ class Engine:
             )
         for event in events:
             body = event.body
+            self.children.recorded(runner, event)
             if isinstance(body, TimerStarted):
                 self.timers.armed(body.fire_at)
             elif isinstance(body, ActivityCancelRequested):

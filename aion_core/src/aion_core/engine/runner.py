@@ -332,6 +332,10 @@ class WorkflowRunner:
         request = arrival.start
         assert request is not None
         assert isinstance(arrival.body, WorkflowStarted)
+        if step.run_id == request.run_id:
+            # This very run exists already (a child started again after a restart).
+            arrival.run_id = step.run_id
+            return
         if step.status is not None and not step.status.is_closed:
             # Signal-with-start signals a running workflow instead of starting one.
             if request.id_conflict == "use_existing" or request.signal is not None:
@@ -415,6 +419,7 @@ class WorkflowRunner:
             code_version=instance.definition.code_version,
             parent_run_id=instance.run_id,
             execution_timeout=instance.info.execution_timeout,
+            parent=instance.info.parent,
         )
         await self._begin_run(instance.definition, request.new_run_id, started, step)
 

@@ -50,6 +50,7 @@ from aion_core.events import (
     Event,
     EventBody,
     MarkerRecorded,
+    ParentWorkflow,
     Payload,
     SearchAttributesUpserted,
     SearchAttributeValue,
@@ -67,6 +68,7 @@ from aion_core.events import (
 )
 from aion_core.failures import DOMAIN_FAILURES, exception_from_failure, failure_from_exception
 from aion_core.interceptors import WorkflowCall, WorkflowInterceptor, chain_calls
+from aion_core.runtime.children import CHILD_OUTCOMES, Children
 from aion_core.runtime.commands import (
     ContinueAsNew,
     command_key,
@@ -101,6 +103,7 @@ class WorkflowInfo:
     continued_from_run_id: str | None
     parent_workflow_id: str | None
     execution_timeout: timedelta | None = None
+    parent: ParentWorkflow | None = None
 
 
 @dataclass
@@ -176,6 +179,7 @@ class WorkflowInstance:
         self._conditions: list[_Condition] = []
         self._patches: dict[str, bool] = {}
         self.handlers = Handlers(self)
+        self.children = Children(self)
         self.workflow_object: object | None = None
         self._main: asyncio.Task[None] | None = None
         self._history = list(history)
@@ -316,6 +320,8 @@ class WorkflowInstance:
             return False
         if isinstance(body, TimerFired):
             return body.timer_id in self._timers
+        if isinstance(body, CHILD_OUTCOMES):
+            return self.children.expects(body)
         if isinstance(
             body, ActivityCompleted | ActivityFailed | ActivityTimedOut | ActivityCancelled
         ):
@@ -342,6 +348,8 @@ class WorkflowInstance:
             self.handlers.deliver_signal(body.signal_name, body.args)
         elif isinstance(body, UpdateAccepted):
             self.handlers.accept_update(body)
+        elif isinstance(body, CHILD_OUTCOMES):
+            self.children.resolve(body)
         elif isinstance(body, WorkflowCancelRequested):
             self.cancel_requested = True
             if self._main is not None and not self._main.done():
@@ -384,6 +392,7 @@ class WorkflowInstance:
             continued_from_run_id=body.parent_run_id,
             parent_workflow_id=body.parent.workflow_id if body.parent else None,
             execution_timeout=body.execution_timeout,
+            parent=body.parent,
         )
         try:
             args = from_payloads(body.input, self.definition.param_types, "workflow input")
