@@ -32,18 +32,21 @@ def test_demo_runs_both_orders_on_a_sqlite_file(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "aion demo on sqlite:///aion.db" in out
-    assert "-book: completed" in out
-    assert "-unicorn: failed" in out
+    assert "-book: completed (status query: shipped)" in out
+    assert "-unicorn: failed (status query: failed)" in out
+    assert "-gift: failed (status query: failed)" in out
+    assert "status awaiting approval → reject by bob" in out
+    assert "ChildWorkflowStarted" in out
     assert "GatewayTimeout" in out
     assert "retry in" in out
     assert "refund" in out
     assert "release_stock" in out
-    assert "both orders ended as designed" in out
+    assert "every order ended as designed" in out
     assert (tmp_path / "aion.db").exists()
 
 
 def test_run_prints_the_result_as_json(cli: object, tmp_path: Path) -> None:
-    order = {"order_id": "o-1", "items": ["book"], "amount": 12.5}
+    order = {"order_id": "o-1", "items": ["book"], "amount": 12.5, "needs_approval": False}
     result = CliRunner().invoke(
         cli,  # type: ignore[arg-type]
         [
@@ -63,11 +66,12 @@ def test_run_prints_the_result_as_json(cli: object, tmp_path: Path) -> None:
         "reservation": "res-o-1",
         "receipt": "rcpt-o-1-12.50",
         "tracking": "track-o-1",
+        "approved_by": None,
     }
 
 
 def test_run_of_a_failing_workflow_exits_1(cli: object) -> None:
-    order = {"order_id": "u", "items": ["unicorn"], "amount": 1}
+    order = {"order_id": "u", "items": ["unicorn"], "amount": 1, "needs_approval": False}
     result = CliRunner().invoke(
         cli, ["run", SAGA, "--input", json.dumps(order), "--store", "memory://"]
     )  # type: ignore[arg-type]

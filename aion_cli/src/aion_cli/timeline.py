@@ -14,6 +14,10 @@ from aion_core.events import (
     ActivityScheduled,
     ActivityStarted,
     ActivityTimedOut,
+    ChildWorkflowCompleted,
+    ChildWorkflowFailed,
+    ChildWorkflowStarted,
+    ChildWorkflowStartFailed,
     Event,
     Payload,
     SignalReceived,
@@ -97,6 +101,13 @@ def describe_event(event: Event) -> str:
         return f"timer #{body.timer_id} fired"
     if isinstance(body, SignalReceived):
         return f"signal {body.signal_name}({_args(body.args)})"
+    if isinstance(body, ChildWorkflowStarted):
+        started = f"{body.workflow_type}({_args(body.input)})"
+        return f"child #{body.child_id} {started} as {body.workflow_id}"
+    if isinstance(body, ChildWorkflowCompleted):
+        return f"child #{body.child_id} → {show_payload(body.result)}"
+    if isinstance(body, ChildWorkflowFailed | ChildWorkflowStartFailed):
+        return f"child #{body.child_id} failed: {body.failure.message}"
     fields = body.model_dump(exclude={"type"}, mode="json")
     return ", ".join(f"{k}={v}" for k, v in fields.items() if not isinstance(v, list | dict))
 

@@ -23,17 +23,23 @@ __all__ = ["demo_command"]
 ORDERS = [
     order_saga.Order(order_id="book", items=["a book", "a lamp"], amount=42.5),
     order_saga.Order(order_id="unicorn", items=["a unicorn"], amount=999.0),
+    order_saga.Order(order_id="gift", items=["a gift card"], amount=20.0),
 ]
+DECISIONS = {"book": ("approve", "ada"), "unicorn": ("approve", "ada"), "gift": ("reject", "bob")}
+EXPECTED = {"book": "completed", "unicorn": "failed", "gift": "failed"}
 
 
 @click.command("demo")
 @store_option
 @click.pass_obj
 def demo_command(plugins: Plugins, store: str | None) -> None:
-    """Run two orders through the bundled order saga and print their timelines.
+    """Run three orders through the bundled order saga and print what happened.
 
-    One order succeeds after a payment retry and a durable cooling-off timer;
-    the other cannot ship and is compensated (refund, then release).
+    Every order's payment is retried once, then it waits for approval (a signal
+    raced against a deadline) while the demo asks its status (a query). The
+    book is approved and shipped by a child workflow; the unicorn is approved
+    but cannot ship, and the gift is rejected: both are compensated (refund,
+    then release).
     """
     url = store or default_store_url(plugins)
     if not asyncio.run(_demo(plugins, url)):
@@ -50,24 +56,37 @@ async def _demo(plugins: Plugins, url: str) -> bool:
         activities=order_saga.ACTIVITIES,
         plugins=plugins,
     ) as engine:
-        handles = [
-            await engine.start_workflow(
+        handles = {
+            order.order_id: await engine.start_workflow(
                 order_saga.OrderSaga.run, order, id=f"demo-{batch}-{order.order_id}"
             )
             for order in ORDERS
-        ]
-        outcomes = []
-        for handle in handles:
+        }
+        for order_id, handle in handles.items():
+            # Ask the order where it stands until it waits for a person.
+            while (stage := await handle.query(order_saga.OrderSaga.status)) != "awaiting approval":  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+            signal, person = DECISIONS[order_id]
+            console.print(
+                f"{handle.workflow_id}: status [cyan]{stage}[/cyan] → {signal} by {person}"
+            )
+            await handle.signal(signal, person)
+        console.print()
+        outcomes: dict[str, tuple[str, str]] = {}
+        for order_id, handle in handles.items():
             try:
-                outcomes.append(("completed", str(await handle.result())))
+                outcomes[order_id] = ("completed", str(await handle.result()))
             except WorkflowFailureError as failure:
                 cause = failure.__cause__
-                outcomes.append(
-                    ("failed", str(cause.__cause__ or cause) if cause else str(failure))
-                )
-        expected = ["completed", "failed"]
-        for handle, (status, detail) in zip(handles, outcomes, strict=True):
-            table = Table(title=f"{handle.workflow_id}: {status}", title_justify="left", box=None)
+                reason = str(cause.__cause__ or cause) if cause else str(failure)
+                outcomes[order_id] = ("failed", reason)
+            stage = await handle.query(order_saga.OrderSaga.status)
+            status, detail = outcomes[order_id]
+            table = Table(
+                title=f"{handle.workflow_id}: {status} (status query: {stage})",
+                title_justify="left",
+                box=None,
+            )
             table.add_column("seq", justify="right")
             table.add_column("+s", justify="right")
             table.add_column("event")
@@ -76,9 +95,9 @@ async def _demo(plugins: Plugins, url: str) -> bool:
                 table.add_row(str(row.seq), f"{row.offset:.3f}", row.type, row.detail)
             console.print(table)
             console.print(f"  result: {detail}\n")
-    ok = [status for status, _ in outcomes] == expected
+    ok = {order_id: status for order_id, (status, _) in outcomes.items()} == EXPECTED
     console.print(
-        "[green]both orders ended as designed[/green]"
+        "[green]every order ended as designed[/green]"
         if ok
         else "[red]the orders did not end as designed[/red]"
     )
