@@ -37,6 +37,8 @@ __all__ = [
     "WorkflowClosedError",
     "WorkflowFailureError",
     "WorkflowNotFoundError",
+    "WorkflowPausedError",
+    "WorkflowStateError",
 ]
 
 
@@ -152,6 +154,17 @@ class WorkflowClosedError(AionError):
         self.workflow_id = workflow_id
         self.status = status
         super().__init__(f"workflow {workflow_id!r} is closed ({status}); nothing was recorded")
+
+
+class WorkflowStateError(AionError):
+    """The workflow is not in a state that allows this (pause a paused run, resume a running one).
+
+    Nothing was recorded.
+    """
+
+
+class WorkflowPausedError(WorkflowStateError):
+    """The workflow is paused: no new activity attempt starts until it resumes."""
 
 
 class ApplicationError(AionError):

@@ -94,6 +94,18 @@ class WorkflowHandle:
         """
         return await self._engine.execute_update(self.workflow_id, update, *args)
 
+    async def pause(self, reason: str = "") -> None:
+        """Pause the workflow until `resume`.
+
+        Signals, timer fires and activity results are recorded and kept, not
+        delivered, and no new activity attempt starts.
+        """
+        await self._engine.pause(self.workflow_id, reason)
+
+    async def resume(self, reason: str = "") -> None:
+        """Resume a paused workflow; what arrived meanwhile is delivered in order."""
+        await self._engine.resume(self.workflow_id, reason)
+
     async def cancel(self, reason: str = "") -> None:
         """Ask the workflow to cancel; its code decides how it ends (a `CancelledError`)."""
         await self._engine.runner(self.workflow_id).submit(

@@ -32,6 +32,7 @@ from aion_core.errors import (
     StoreError,
     WorkflowClosedError,
     WorkflowNotFoundError,
+    WorkflowPausedError,
 )
 from aion_core.events import (
     ActivityCancelled,
@@ -290,6 +291,9 @@ class ActivityExecutor:
                 return
             except (WorkflowClosedError, WorkflowNotFoundError):
                 raise _Stop from None
+            except WorkflowPausedError:
+                await asyncio.sleep(delay)  # try again until the workflow resumes
+                delay = min(delay * 2, 1.0)
             except (StoreError, SequenceConflictError) as error:
                 log.warning("recording %s of %s failed (%s); retrying", body.type, key[0], error)
                 await asyncio.sleep(delay)
@@ -433,11 +437,13 @@ class ActivityExecutor:
                 waits.append(clock.sleep_until(moment))
             finished = await first_of(*waits)
             running.heartbeat.clear()
-            if work.done():
-                return "done"
-            if finished[1]:
+            # A requested cancellation wins over an attempt that ended because
+            # it noticed the request (a sync activity polling is_cancelled()).
+            if running.cancel_requested.is_set():
                 self._stop(work, running)
                 return "cancelled"
+            if work.done():
+                return "done"
             if deadlines and finished[3]:
                 self._stop(work, running)
                 return kind

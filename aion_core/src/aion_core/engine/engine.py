@@ -55,6 +55,8 @@ from aion_core.events import (
     WorkflowCompleted,
     WorkflowContinuedAsNew,
     WorkflowFailed,
+    WorkflowPaused,
+    WorkflowResumed,
     WorkflowStarted,
     WorkflowStatus,
     WorkflowTimedOut,
@@ -619,6 +621,24 @@ class Engine:
             raise exception_from_failure(body.failure)
         assert body.result is not None
         return from_payload(body.result, return_type, what=f"update {name!r} result")
+
+    async def pause(self, workflow_id: str, reason: str = "") -> None:
+        """Pause a running workflow: inputs are kept, no new activity attempt starts.
+
+        Raises:
+            WorkflowStateError: It is not running (nothing recorded).
+        """
+        await self.runner(workflow_id).submit("record", WorkflowPaused(reason=reason))
+
+    async def resume(self, workflow_id: str, reason: str = "") -> None:
+        """Resume a paused workflow; the inputs kept meanwhile are delivered now.
+
+        Raises:
+            WorkflowStateError: It is not paused (nothing recorded).
+        """
+        runner = self.runner(workflow_id)
+        await runner.submit("record", WorkflowResumed(reason=reason))
+        await runner.ensure_live()
 
     async def list_workflows(
         self,

@@ -30,6 +30,8 @@ from aion_core.errors import (
     WorkflowAlreadyStartedError,
     WorkflowClosedError,
     WorkflowNotFoundError,
+    WorkflowPausedError,
+    WorkflowStateError,
 )
 from aion_core.events import (
     ActivityScheduled,
@@ -39,6 +41,8 @@ from aion_core.events import (
     SignalReceived,
     UpdateAccepted,
     WorkflowContinuedAsNew,
+    WorkflowPaused,
+    WorkflowResumed,
     WorkflowStarted,
     WorkflowStatus,
     WorkflowTerminated,
@@ -305,7 +309,14 @@ class WorkflowRunner:
             await self._take_update(arrival, step)
             return
         if arrival.kind in ("record", "close"):
+            self._check_pause_state(arrival.body, step)
             step.add(arrival.body)
+            if isinstance(arrival.body, WorkflowPaused | WorkflowResumed):
+                # Paused: inputs are kept, not delivered. Resumed: the next step
+                # replays and delivers them. Either way the live instance is stale.
+                if self.instance is not None:
+                    self.instance.discard()
+                self.instance = None
             return
         try:
             instance = await self._instance_for(step)
@@ -319,11 +330,27 @@ class WorkflowRunner:
             raise WorkflowClosedError(self.workflow_id, "the event is no longer expected")
         await self._activate(instance, arrival.body, step)
 
+    def _check_pause_state(self, body: EventBody, step: _Step) -> None:
+        """Refuse pause/resume in the wrong state, and new attempts while paused."""
+        paused = step.status is WorkflowStatus.PAUSED
+        if isinstance(body, WorkflowPaused) and step.status is not WorkflowStatus.RUNNING:
+            state = step.status.value if step.status else "unknown"
+            raise WorkflowStateError(
+                f"workflow {self.workflow_id!r} is {state}; only a running workflow can be paused"
+            )
+        if isinstance(body, WorkflowResumed) and not paused:
+            raise WorkflowStateError(f"workflow {self.workflow_id!r} is not paused")
+        if isinstance(body, ActivityStarted) and paused:
+            raise WorkflowPausedError(
+                f"workflow {self.workflow_id!r} is paused: no new activity attempts"
+            )
+
     async def _take_update(self, arrival: Arrival, step: _Step) -> None:
         assert isinstance(arrival.body, UpdateAccepted)
         instance = await self._instance_for(step)
         if instance is None:
-            raise UpdateRejectedError(f"workflow {self.workflow_id!r} is suspended")
+            status = step.status.value if step.status else "unknown"
+            raise UpdateRejectedError(f"workflow {self.workflow_id!r} is {status}")
         # Read-only: a rejected update records nothing.
         instance.handlers.validate_update(arrival.body.update_name, arrival.body.args)
         await self._activate(instance, arrival.body, step)
@@ -439,10 +466,10 @@ class WorkflowRunner:
 
     async def _instance_for(self, step: _Step) -> WorkflowInstance | None:
         """The live instance of the step's run, rebuilt by replay when needed."""
+        if step.status in _KEEPING_INPUTS:
+            return None  # inputs are kept, not delivered, until the run resumes
         instance = self.instance
         if instance is None or instance.run_id != step.run_id:
-            if step.status is WorkflowStatus.SUSPENDED:
-                return None
             instance = self.instance = await self._rebuild(step.run_id)
         # Commands the code issues past the end of its history (it had
         # failed there before, or the engine stopped mid-step) join this step.
@@ -467,7 +494,7 @@ class WorkflowRunner:
             instance = self.instance
             if instance is None or instance.run_id != record.run_id:
                 instance = await self._rebuild(record.run_id)
-                if not record.status.is_closed:
+                if not record.status.is_closed and record.status not in _KEEPING_INPUTS:
                     self.instance = instance
         except _Fatal as stop:
             error: AionError = QueryHandlerFailed(
@@ -555,6 +582,7 @@ class WorkflowRunner:
 
 
 _WAKE = WorkflowTerminated(reason="internal: wake the instance")
+_KEEPING_INPUTS = frozenset({WorkflowStatus.PAUSED, WorkflowStatus.SUSPENDED})
 """A sentinel arrival that only rebuilds the instance; never recorded."""
 
 

@@ -227,20 +227,49 @@ class WorkflowInstance:
             self.discard()
             raise
 
+    def _delivery_plan(self) -> list[tuple[Event, Event]]:
+        """Recorded inputs with the event they were delivered at, in delivery order.
+
+        An input is delivered where it was recorded, except while the run was
+        paused or suspended: such inputs were kept, and delivered when the run
+        resumed (or was reopened). Inputs still kept are not delivered.
+        """
+        plan: list[tuple[Event, Event]] = []
+        kept: list[Event] = []
+        holding = False
+        for event in self._history:
+            if event.type in _HOLDS:
+                holding = True
+            elif event.type in _RELEASES:
+                holding = False
+                plan.extend((held, event) for held in kept)
+                kept = []
+            elif is_input(event.body):
+                if holding:
+                    kept.append(event)
+                else:
+                    plan.append((event, event))
+        return plan
+
     def _deliver_history(self) -> None:
-        inputs = [event for event in self._history if is_input(event.body)]
-        upcoming: list[Event | None] = [*inputs[1:], None]
-        following = dict(zip(map(id, inputs), upcoming[: len(inputs)], strict=True))
+        plan = self._delivery_plan()
+        position = 0
         for event in self._history:
             if not is_input(event.body):
                 self.observe(event)
-                continue
-            self._check_issued_before(event)
-            self._next_input = following[id(event)]
-            self._replaying = True
-            self._deliver(event.body, event.recorded_at)
-            if self.fatal is not None:
-                raise self.fatal
+            while position < len(plan) and plan[position][1] is event:
+                delivered, at = plan[position]
+                self._check_issued_before(at)
+                # Commands caused here were recorded before the next place inputs
+                # were delivered (several kept inputs share their resume event).
+                self._next_input = next(
+                    (later for _, later in plan[position + 1 :] if later is not at), None
+                )
+                self._replaying = True
+                self._deliver(delivered.body, at.recorded_at)
+                if self.fatal is not None:
+                    raise self.fatal
+                position += 1
         self._replaying = False
         self._next_input = None
         self._check_issued_before(None)
@@ -658,6 +687,10 @@ class WorkflowInstance:
     def discard(self) -> None:
         """Stop the instance for good; its tasks never run again."""
         self.loop.close()
+
+
+_HOLDS = frozenset({"WorkflowPaused", "WorkflowSuspended"})
+_RELEASES = frozenset({"WorkflowResumed", "WorkflowReopened"})
 
 
 def _is_uuid(value: str) -> bool:

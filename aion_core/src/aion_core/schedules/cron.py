@@ -173,8 +173,7 @@ class CronExpression:
                 current = current.replace(hour=0, minute=0) + timedelta(days=1)
                 continue
             if self.hours[hour_index] != current.hour:
-                current = current.replace(hour=self.hours[hour_index], minute=self.minutes[0])
-                return current
+                return current.replace(hour=self.hours[hour_index], minute=self.minutes[0])
             minute_index = bisect.bisect_left(self.minutes, current.minute)
             if minute_index == len(self.minutes):
                 current = current.replace(minute=0) + timedelta(hours=1)

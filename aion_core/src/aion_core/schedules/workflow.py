@@ -11,6 +11,7 @@ the same state and a long downtime is caught up from `considered_upto`.
 from __future__ import annotations
 
 import collections
+import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -368,12 +369,10 @@ async def start_scheduled_run(engine: Engine, request: FireRequest) -> FireResul
                 return FireResult(outcome="skipped")
             if request.overlap == "buffer_one":
                 return FireResult(outcome="busy")
-            try:
+            with contextlib.suppress(WorkflowClosedError, WorkflowNotFoundError):  # it closed
                 await engine.get_handle(previous).cancel(
                     f"schedule {request.schedule_id!r} fired again (overlap=cancel_other)"
                 )
-            except (WorkflowClosedError, WorkflowNotFoundError):
-                pass  # it closed meanwhile
     action = request.action
     definition = engine.workflow_definition(action.workflow_type)
     args = from_payloads(action.input, definition.param_types, f"workflow {definition.name!r}")
