@@ -213,6 +213,11 @@ async def test_list_and_count(engine: Engine) -> None:
         "sleepy"
     ]
     assert await engine.count_workflows() == 2
+    sleepy = await engine.get_handle("sleepy").describe()
+    later = await engine.list_workflows(started_after=sleepy.start_time)
+    assert [r.workflow_id for r in later] == ["done"]
+    up_to_sleepy = sleepy.start_time + timedelta(microseconds=1)
+    assert await engine.count_workflows(started_before=up_to_sleepy) == 1
 
 
 async def test_activity_error_surfaces_in_workflow_code(store_url: str) -> None:

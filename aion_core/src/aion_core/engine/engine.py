@@ -66,8 +66,6 @@ from aion_core.failures import exception_from_failure
 from aion_core.group_commit import GroupCommitter
 from aion_core.handle import WorkflowHandle
 from aion_core.plugins import Plugins, load_plugins
-from aion_core.schedules import client as schedules
-from aion_core.schedules.spec import CatchupPolicy, OverlapPolicy, ScheduleDescription
 from aion_core.schedules.workflow import ScheduleWorkflow, schedule_activities
 from aion_core.store.protocol import EventStore
 from aion_core.store.records import WorkflowFilter, WorkflowRecord
@@ -646,10 +644,13 @@ class Engine:
         status: WorkflowStatus | Iterable[WorkflowStatus] | None = None,
         type: str | None = None,
         search: dict[str, SearchAttributeValue] | None = None,
+        started_after: datetime | None = None,
+        started_before: datetime | None = None,
         limit: int = 100,
     ) -> list[WorkflowRecord]:
         """Workflows matching every given filter, newest first."""
-        return await self.store.list_workflows(_filter(status, type, search, limit))
+        query = _filter(status, type, search, started_after, started_before, limit)
+        return await self.store.list_workflows(query)
 
     async def count_workflows(
         self,
@@ -657,61 +658,20 @@ class Engine:
         status: WorkflowStatus | Iterable[WorkflowStatus] | None = None,
         type: str | None = None,
         search: dict[str, SearchAttributeValue] | None = None,
+        started_after: datetime | None = None,
+        started_before: datetime | None = None,
     ) -> int:
         """How many workflows match every given filter."""
-        return await self.store.count_workflows(_filter(status, type, search, 1))
-
-    # --- schedules (DESIGN 4.8; the logic lives in aion_core.schedules) -------------------------
-
-    async def create_schedule(
-        self,
-        schedule_id: str,
-        workflow: object,
-        *args: Any,
-        cron: str | None = None,
-        every: timedelta | None = None,
-        overlap: OverlapPolicy = "skip",
-        catchup: CatchupPolicy = "latest",
-        task_queue: str | None = None,
-    ) -> schedules.ScheduleHandle:
-        """Create a schedule that starts `workflow(*args)` at every fire time, by itself.
-
-        Args:
-            schedule_id: The schedule's id; runs it starts get ids ``<schedule_id>-<fire time>``.
-            workflow: The workflow (class, run method, function) or its type name.
-            *args: The input of every run, checked against the workflow's signature.
-            cron: A 5-field cron expression in UTC (exactly one of `cron` and `every`).
-            every: A fixed interval, counted from the Unix epoch (``hours=1`` fires on the hour).
-            overlap: When the previous run is still open: ``"skip"`` this fire,
-                ``"buffer_one"`` (start it when the previous closes), ``"cancel_other"``
-                (cancel the previous, then start) or ``"allow_all"``.
-            catchup: Fire times missed while no engine ran: ``"all"``, only the
-                ``"latest"``, or ``"none"``.
-            task_queue: The task queue of the runs it starts.
-
-        Raises:
-            ConfigurationError: Invalid cron, interval or policy, or an unregistered workflow.
-            PayloadValidationError: `args` do not fit the workflow.
-            ScheduleAlreadyExistsError: A schedule with this id exists.
-        """
-        return await schedules.create_schedule(
-            self, schedule_id, self._definition_of(workflow), args, cron=cron, every=every,
-            overlap=overlap, catchup=catchup, task_queue=task_queue,
-        )  # fmt: skip
-
-    def get_schedule(self, schedule_id: str) -> schedules.ScheduleHandle:
-        """A handle to an existing schedule (describe, pause, resume, trigger, update, delete)."""
-        return schedules.ScheduleHandle(self, schedule_id)
-
-    async def list_schedules(self) -> list[ScheduleDescription]:
-        """Every schedule that is not deleted, described, by schedule id."""
-        return await schedules.list_schedules(self)
+        query = _filter(status, type, search, started_after, started_before, 1)
+        return await self.store.count_workflows(query)
 
 
 def _filter(
     status: WorkflowStatus | Iterable[WorkflowStatus] | None,
     workflow_type: str | None,
     search: dict[str, SearchAttributeValue] | None,
+    started_after: datetime | None,
+    started_before: datetime | None,
     limit: int,
 ) -> WorkflowFilter:
     statuses = (
@@ -720,7 +680,12 @@ def _filter(
         else frozenset({status} if isinstance(status, WorkflowStatus) else status)
     )
     return WorkflowFilter(
-        statuses=statuses, workflow_type=workflow_type, search_attributes=search or {}, limit=limit
+        statuses=statuses,
+        workflow_type=workflow_type,
+        started_after=started_after,
+        started_before=started_before,
+        search_attributes=search or {},
+        limit=limit,
     )
 
 
