@@ -50,7 +50,7 @@ from aion_core.interceptors import ActivityCall, ActivityInterceptor, chain_call
 
 if TYPE_CHECKING:
     from aion_core.engine.engine import Engine
-    from aion_core.runtime.instance import ActivityState
+    from aion_core.runtime.activities import ActivityState
 
 __all__ = ["ActivityExecutor"]
 

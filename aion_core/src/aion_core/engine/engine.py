@@ -23,7 +23,6 @@ from aion_core.codec import PayloadCodecChain
 from aion_core.converter import from_payload, to_payloads
 from aion_core.definitions import (
     ActivityDefinition,
-    HandlerKind,
     WorkflowDefinition,
     activity_definition,
     workflow_definition,
@@ -31,13 +30,13 @@ from aion_core.definitions import (
 from aion_core.engine.activities import ActivityExecutor
 from aion_core.engine.children import ChildCoordinator
 from aion_core.engine.clock import Clock, SystemClock
+from aion_core.engine.messages import WorkflowMessages
 from aion_core.engine.runner import StartRequest, WorkflowRunner
 from aion_core.engine.supervision import OnExhausted, Supervisor
 from aion_core.engine.timers import TimerService
 from aion_core.errors import (
     AionError,
     ConfigurationError,
-    QueryTimeout,
     UnknownURLSchemeError,
     WorkflowClosedError,
     WorkflowFailureError,
@@ -50,13 +49,10 @@ from aion_core.events import (
     SearchAttributeValue,
     SignalReceived,
     TimerStarted,
-    UpdateAccepted,
     UpdateCompleted,
     WorkflowCompleted,
     WorkflowContinuedAsNew,
     WorkflowFailed,
-    WorkflowPaused,
-    WorkflowResumed,
     WorkflowStarted,
     WorkflowStatus,
     WorkflowTimedOut,
@@ -66,10 +62,11 @@ from aion_core.failures import exception_from_failure
 from aion_core.group_commit import GroupCommitter
 from aion_core.handle import WorkflowHandle
 from aion_core.plugins import Plugins, load_plugins
+from aion_core.schedules import client as schedules
+from aion_core.schedules.spec import CatchupPolicy, OverlapPolicy, ScheduleDescription
 from aion_core.schedules.workflow import ScheduleWorkflow, schedule_activities
 from aion_core.store.protocol import EventStore
 from aion_core.store.records import WorkflowFilter, WorkflowRecord
-from aion_core.workflow import HANDLER_MARK, handler_definition
 
 __all__ = ["DEFAULT_SQLITE_URL", "Engine", "default_store_url"]
 
@@ -90,7 +87,7 @@ def default_store_url(plugins: Plugins) -> str:
     return DEFAULT_SQLITE_URL
 
 
-class Engine:
+class Engine(WorkflowMessages):
     """Runs workflows and their activities durably, in this process.
 
     Use it as an async context manager::
@@ -526,118 +523,6 @@ class Engine:
             raise error from exception_from_failure(body.failure)
         raise error
 
-    # --- talking to running workflows ----------------------------------------------------------
-
-    def _handler_types(
-        self, kind: HandlerKind, handler: object, workflow_type: str | None
-    ) -> tuple[str, tuple[Any, ...] | None, Any]:
-        """Name, parameter types and return type of a handler given by method or by name."""
-        if isinstance(handler, str):
-            definition = self._workflows.get(workflow_type) if workflow_type else None
-            declared = definition.handler(kind, handler) if definition is not None else None
-            if declared is None:
-                return handler, None, Any  # a dynamic handler: plain JSON
-            return handler, declared.param_types, declared.return_type
-        mark = getattr(handler, HANDLER_MARK, None)
-        if mark is None or mark[0] != kind:
-            raise ConfigurationError(f"{handler!r} is not a @workflow.{kind} handler")
-        found = handler_definition(kind, mark[1], handler, skip_self=True)  # type: ignore[arg-type]
-        return found.name, found.param_types, found.return_type
-
-    async def _workflow_type(self, workflow_id: str) -> str:
-        record = await self.store.get_workflow(workflow_id)
-        if record is None:
-            raise WorkflowNotFoundError(workflow_id)
-        return record.workflow_type
-
-    async def signal(self, workflow_id: str, signal: object, *args: Any) -> None:
-        """Send a signal; return once it is durable (buffered until the workflow handles it).
-
-        Raises:
-            WorkflowNotFoundError: No such workflow (nothing created).
-            WorkflowClosedError: The run is closed (nothing recorded).
-            PayloadValidationError: The arguments do not fit the handler.
-        """
-        name, types, _ = self._handler_types(
-            "signal", signal, await self._workflow_type(workflow_id)
-        )
-        body = SignalReceived(
-            signal_name=name,
-            args=to_payloads(args, types, f"signal {name!r}"),
-            sender=self.identity,
-        )
-        await self.runner(workflow_id).submit("input", body)
-
-    async def query(
-        self, workflow_id: str, query: object, *args: Any, timeout: timedelta | None = None
-    ) -> Any:
-        """Ask a workflow a question; nothing is ever recorded (DESIGN 4.5).
-
-        Raises:
-            UnknownQuery, QueryHandlerFailed, QueryRefused, QueryReplyDropped: see DESIGN 4.5.
-            QueryTimeout: No answer within `timeout` (the engine's `query_timeout` by default).
-            WorkflowNotFoundError: No such workflow.
-        """
-        name, types, return_type = self._handler_types(
-            "query", query, await self._workflow_type(workflow_id)
-        )
-        args_payloads = to_payloads(args, types, f"query {name!r}")
-        limit = (timeout or self.query_timeout).total_seconds()
-        try:
-            async with asyncio.timeout(limit):
-                answer = await self.runner(workflow_id).query(name, args_payloads)
-        except TimeoutError:
-            raise QueryTimeout(
-                f"query {name!r} to {workflow_id!r} got no answer within {limit:g}s"
-            ) from None
-        return from_payload(answer, return_type, what=f"query {name!r} answer")
-
-    async def execute_update(self, workflow_id: str, update: object, *args: Any) -> Any:
-        """Run an update: validated (a rejection records nothing), recorded, handled.
-
-        Returns the handler's value; raises its error (an `ApplicationError`
-        carrying the recorded failure) or `UpdateRejectedError`.
-        """
-        name, types, return_type = self._handler_types(
-            "update", update, await self._workflow_type(workflow_id)
-        )
-        accepted = UpdateAccepted(
-            update_id=str(uuid.uuid4()),
-            update_name=name,
-            args=to_payloads(args, types, f"update {name!r}"),
-        )
-        key = (workflow_id, accepted.update_id)
-        waiter: asyncio.Future[UpdateCompleted] = asyncio.get_running_loop().create_future()
-        self._update_waiters[key] = waiter
-        try:
-            await self.runner(workflow_id).submit("update", accepted)
-            completed = await waiter
-        finally:
-            self._update_waiters.pop(key, None)
-        body = await self.codec.decode_payloads_in(completed)
-        if body.failure is not None:
-            raise exception_from_failure(body.failure)
-        assert body.result is not None
-        return from_payload(body.result, return_type, what=f"update {name!r} result")
-
-    async def pause(self, workflow_id: str, reason: str = "") -> None:
-        """Pause a running workflow: inputs are kept, no new activity attempt starts.
-
-        Raises:
-            WorkflowStateError: It is not running (nothing recorded).
-        """
-        await self.runner(workflow_id).submit("record", WorkflowPaused(reason=reason))
-
-    async def resume(self, workflow_id: str, reason: str = "") -> None:
-        """Resume a paused workflow; the inputs kept meanwhile are delivered now.
-
-        Raises:
-            WorkflowStateError: It is not paused (nothing recorded).
-        """
-        runner = self.runner(workflow_id)
-        await runner.submit("record", WorkflowResumed(reason=reason))
-        await runner.ensure_live()
-
     async def list_workflows(
         self,
         *,
@@ -664,6 +549,52 @@ class Engine:
         """How many workflows match every given filter."""
         query = _filter(status, type, search, started_after, started_before, 1)
         return await self.store.count_workflows(query)
+
+    # --- schedules (DESIGN 4.8; the logic lives in aion_core.schedules) -------------------------
+
+    async def create_schedule(
+        self,
+        schedule_id: str,
+        workflow: object,
+        *args: Any,
+        cron: str | None = None,
+        every: timedelta | None = None,
+        overlap: OverlapPolicy = "skip",
+        catchup: CatchupPolicy = "latest",
+        task_queue: str | None = None,
+    ) -> schedules.ScheduleHandle:
+        """Create a schedule that starts `workflow(*args)` at every fire time, by itself.
+
+        Args:
+            schedule_id: The schedule's id; runs it starts get ids ``<schedule_id>-<fire time>``.
+            workflow: The workflow (class, run method, function) or its type name.
+            *args: The input of every run, checked against the workflow's signature.
+            cron: A 5-field cron expression in UTC (exactly one of `cron` and `every`).
+            every: A fixed interval, counted from the Unix epoch (``hours=1`` fires on the hour).
+            overlap: When the previous run is still open: ``"skip"`` this fire,
+                ``"buffer_one"`` (start it when the previous closes), ``"cancel_other"``
+                (cancel the previous, then start) or ``"allow_all"``.
+            catchup: Fire times missed while no engine ran: ``"all"``, only the
+                ``"latest"``, or ``"none"``.
+            task_queue: The task queue of the runs it starts.
+
+        Raises:
+            ConfigurationError: Invalid cron, interval or policy, or an unregistered workflow.
+            PayloadValidationError: `args` do not fit the workflow.
+            ScheduleAlreadyExistsError: A schedule with this id exists.
+        """
+        return await schedules.create_schedule(
+            self, schedule_id, self._definition_of(workflow), args, cron=cron, every=every,
+            overlap=overlap, catchup=catchup, task_queue=task_queue,
+        )  # fmt: skip
+
+    def get_schedule(self, schedule_id: str) -> schedules.ScheduleHandle:
+        """A handle to an existing schedule (describe, pause, resume, trigger, update, delete)."""
+        return schedules.ScheduleHandle(self, schedule_id)
+
+    async def list_schedules(self) -> list[ScheduleDescription]:
+        """Every schedule that is not deleted, described, by schedule id."""
+        return await schedules.list_schedules(self)
 
 
 def _filter(

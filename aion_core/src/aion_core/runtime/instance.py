@@ -35,23 +35,16 @@ from datetime import datetime, timedelta
 from types import FrameType
 from typing import Any
 
-from aion_core.converter import from_payload, from_payloads, to_payload
+from aion_core.converter import from_payloads, to_payload
 from aion_core.definitions import HandlerDefinition, WorkflowDefinition
-from aion_core.errors import ActivityError, NondeterminismError, QueryRefused, TimeoutError
+from aion_core.errors import NondeterminismError, QueryRefused
 from aion_core.events import (
     CLOSING_EVENT_TYPES,
-    ActivityCancelled,
-    ActivityCancelRequested,
-    ActivityCompleted,
-    ActivityFailed,
     ActivityScheduled,
-    ActivityStarted,
-    ActivityTimedOut,
     Event,
     EventBody,
     MarkerRecorded,
     ParentWorkflow,
-    Payload,
     SearchAttributesUpserted,
     SearchAttributeValue,
     SignalReceived,
@@ -66,8 +59,9 @@ from aion_core.events import (
     WorkflowFailed,
     WorkflowStarted,
 )
-from aion_core.failures import DOMAIN_FAILURES, exception_from_failure, failure_from_exception
+from aion_core.failures import DOMAIN_FAILURES, failure_from_exception
 from aion_core.interceptors import WorkflowCall, WorkflowInterceptor, chain_calls
+from aion_core.runtime.activities import ACTIVITY_OUTCOMES, Activities, ActivityState
 from aion_core.runtime.children import CHILD_OUTCOMES, Children
 from aion_core.runtime.commands import (
     ContinueAsNew,
@@ -80,7 +74,7 @@ from aion_core.runtime.commands import (
 from aion_core.runtime.handlers import Handlers
 from aion_core.runtime.loop import WorkflowEventLoop
 
-__all__ = ["ActivityState", "WorkflowInfo", "WorkflowInstance"]
+__all__ = ["WorkflowInfo", "WorkflowInstance"]
 
 # Only workflow code ends a run this way; a failure may also be the engine's
 # (supervision giving up), so a recorded failure does not oblige the code.
@@ -104,29 +98,6 @@ class WorkflowInfo:
     parent_workflow_id: str | None
     execution_timeout: timedelta | None = None
     parent: ParentWorkflow | None = None
-
-
-@dataclass
-class ActivityState:
-    """Where one scheduled activity stands, for the engine that executes it."""
-
-    scheduled: ActivityScheduled
-    scheduled_at: datetime
-    attempt: int = 0
-    """The last attempt started (0: none yet)."""
-    running: bool = False
-    """The last attempt started and has no recorded outcome."""
-    retry_at: datetime | None = None
-    last_heartbeat_details: tuple[Payload, ...] = ()
-    done: bool = False
-    cancel_requested: bool = False
-
-
-@dataclass
-class _PendingActivity:
-    future: asyncio.Future[Any]
-    activity_type: str
-    return_type: Any
 
 
 @dataclass
@@ -160,7 +131,7 @@ class WorkflowInstance:
         self.loop = WorkflowEventLoop(self)  # type: ignore[abstract]
         self.random = random.Random(uuid.UUID(run_id).int if _is_uuid(run_id) else run_id)
         self.info: WorkflowInfo | None = None
-        self.activities: dict[int, ActivityState] = {}
+        self.activity_states = Activities(self)
         self.closed = False
         self.cancel_requested = False
         self.fatal: BaseException | None = None
@@ -175,7 +146,6 @@ class WorkflowInstance:
         self._replaying = False
         self._timers: dict[int, asyncio.TimerHandle] = {}
         self._timer_ids: dict[asyncio.TimerHandle, int] = {}
-        self._pending_activities: dict[int, _PendingActivity] = {}
         self._conditions: list[_Condition] = []
         self._patches: dict[str, bool] = {}
         self.handlers = Handlers(self)
@@ -321,14 +291,10 @@ class WorkflowInstance:
     def observe(self, event: Event) -> None:
         """Track engine-recorded events the code never sees (attempts, retries)."""
         body = event.body
-        state = self.activities.get(getattr(body, "activity_id", 0))
-        if isinstance(body, ActivityStarted) and state is not None:
-            state.attempt, state.running, state.retry_at = body.attempt, True, None
-        elif isinstance(body, ActivityFailed | ActivityTimedOut) and state is not None:
-            state.running, state.retry_at = False, body.retry_at
-            state.last_heartbeat_details = body.last_heartbeat_details
-        elif body.type in CLOSING_EVENT_TYPES:
+        if body.type in CLOSING_EVENT_TYPES:
             self.closed = True
+        else:
+            self.activity_states.observe(body)
 
     # --- delivering inputs -----------------------------------------------------------------------
 
@@ -351,11 +317,8 @@ class WorkflowInstance:
             return body.timer_id in self._timers
         if isinstance(body, CHILD_OUTCOMES):
             return self.children.expects(body)
-        if isinstance(
-            body, ActivityCompleted | ActivityFailed | ActivityTimedOut | ActivityCancelled
-        ):
-            state = self.activities.get(body.activity_id)
-            return state is not None and not state.done
+        if isinstance(body, ACTIVITY_OUTCOMES):
+            return self.activity_states.expects(body)
         return True
 
     def _deliver(self, body: EventBody, at: datetime) -> None:
@@ -369,10 +332,8 @@ class WorkflowInstance:
                 self._timer_ids.pop(handle, None)
                 if not handle.cancelled():
                     self.loop.run_soon(handle._run)
-        elif isinstance(
-            body, ActivityCompleted | ActivityFailed | ActivityTimedOut | ActivityCancelled
-        ):
-            self._resolve_activity(body)
+        elif isinstance(body, ACTIVITY_OUTCOMES):
+            self.activity_states.resolve(body)
         elif isinstance(body, SignalReceived):
             self.handlers.deliver_signal(body.signal_name, body.args)
         elif isinstance(body, UpdateAccepted):
@@ -604,59 +565,11 @@ class WorkflowInstance:
         self, scheduled: ActivityScheduled, return_type: Any
     ) -> asyncio.Future[Any]:
         """Issue `ActivityScheduled`; the future resolves with the activity's outcome."""
-        future: asyncio.Future[Any] = self.loop.create_future()
-        activity_id = scheduled.activity_id
-        self._pending_activities[activity_id] = _PendingActivity(
-            future, scheduled.activity_type, return_type
-        )
-        self.activities[activity_id] = ActivityState(scheduled, self.now())
-        self.issue(("activity", activity_id), scheduled)
-
-        def on_done(done: asyncio.Future[Any]) -> None:
-            state = self.activities[activity_id]
-            if done.cancelled() and not state.done and not self.closed:
-                state.cancel_requested = True
-                self.issue(
-                    ("activity-cancel", activity_id),
-                    ActivityCancelRequested(activity_id=activity_id),
-                )
-
-        future.add_done_callback(on_done)
-        return future
-
-    def _resolve_activity(
-        self, body: ActivityCompleted | ActivityFailed | ActivityTimedOut | ActivityCancelled
-    ) -> None:
-        state = self.activities.get(body.activity_id)
-        if state is not None:
-            state.done, state.running, state.attempt = True, False, body.attempt
-        pending = self._pending_activities.pop(body.activity_id, None)
-        if pending is None or pending.future.done():
-            return
-        future = pending.future
-        if isinstance(body, ActivityCompleted):
-            try:
-                future.set_result(
-                    from_payload(body.result, pending.return_type, what="activity result")
-                )
-            except Exception as error:
-                future.set_exception(error)
-        elif isinstance(body, ActivityFailed):
-            failed = ActivityError(pending.activity_type, body.attempt, body.failure.message)
-            failed.__cause__ = exception_from_failure(body.failure)
-            future.set_exception(failed)
-        elif isinstance(body, ActivityTimedOut):
-            timed_out = ActivityError(
-                pending.activity_type, body.attempt, f"{body.timeout_kind} timeout"
-            )
-            timed_out.__cause__ = TimeoutError(body.timeout_kind)
-            future.set_exception(timed_out)
-        else:
-            future.cancel()
+        return self.activity_states.schedule(scheduled, return_type)
 
     def pending_activities(self) -> list[ActivityState]:
         """Activities scheduled and not finished, in schedule order."""
-        return [state for _, state in sorted(self.activities.items()) if not state.done]
+        return self.activity_states.pending()
 
     # --- conditions, markers, signals -----------------------------------------------------------
 
