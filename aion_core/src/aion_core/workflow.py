@@ -485,3 +485,28 @@ async def execute_child_workflow(
         child, *args, id=id, task_queue=task_queue, parent_close_policy=parent_close_policy
     )
     return await handle.result()
+
+
+async def signal_external(workflow_id: str, signal: object, *args: Any) -> None:
+    """Send a signal to another workflow; return once the target has recorded it.
+
+    Args:
+        workflow_id: The target workflow.
+        signal: A ``@workflow.signal`` method of the target, or the signal's name.
+        *args: The signal's arguments.
+
+    Raises:
+        ApplicationError: The target does not exist or is closed (type
+            ``WorkflowNotFoundError`` or ``WorkflowClosedError``).
+    """
+    instance = _instance()
+    if isinstance(signal, str):
+        name, param_types = signal, None
+    else:
+        mark = getattr(signal, HANDLER_MARK, None)
+        if mark is None or mark[0] != "signal":
+            raise ConfigurationError(f"{signal!r} is not a @workflow.signal handler")
+        name = mark[1]
+        param_types = handler_definition("signal", name, signal, skip_self=True).param_types  # type: ignore[arg-type]
+    payloads = to_payloads(args, param_types, f"signal {name!r}")
+    await instance.send_signal(workflow_id, name, payloads)

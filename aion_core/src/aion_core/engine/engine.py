@@ -32,6 +32,7 @@ from aion_core.engine.children import ChildCoordinator
 from aion_core.engine.clock import Clock, SystemClock
 from aion_core.engine.messages import WorkflowMessages
 from aion_core.engine.runner import StartRequest, WorkflowRunner
+from aion_core.engine.signals_out import SignalCourier
 from aion_core.engine.supervision import OnExhausted, Supervisor
 from aion_core.engine.timers import TimerService
 from aion_core.errors import (
@@ -167,6 +168,7 @@ class Engine(WorkflowMessages):
         )
         self.timers = TimerService(self)
         self.children = ChildCoordinator(self)
+        self.signals_out = SignalCourier(self)
         self._runners: collections.OrderedDict[str, WorkflowRunner] = collections.OrderedDict()
         self._close_waiters: dict[str, list[asyncio.Future[Event]]] = {}
         self._update_waiters: dict[tuple[str, str], asyncio.Future[UpdateCompleted]] = {}
@@ -208,6 +210,7 @@ class Engine(WorkflowMessages):
             await asyncio.gather(self._timer_task, return_exceptions=True)
         await self.supervisor.close()
         await self.children.close()
+        await self.signals_out.close()
         await self.activities.close()
         for deadline in self._deadlines.values():
             deadline.cancel()
@@ -272,6 +275,7 @@ class Engine(WorkflowMessages):
             self._resume_activities(runner)
             self._arm_deadline(runner)
             self.children.resume(runner)
+            self.signals_out.resume(runner)
         excess = len(self._runners) - self.max_cached_workflows
         if excess <= 0:
             return
@@ -334,6 +338,7 @@ class Engine(WorkflowMessages):
         for event in events:
             body = event.body
             self.children.recorded(runner, event)
+            self.signals_out.recorded(runner, event)
             if isinstance(body, TimerStarted):
                 self.timers.armed(body.fire_at)
             elif isinstance(body, ActivityCancelRequested):

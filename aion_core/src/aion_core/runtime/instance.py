@@ -43,8 +43,12 @@ from aion_core.events import (
     ActivityScheduled,
     Event,
     EventBody,
+    ExternalSignalDelivered,
+    ExternalSignalFailed,
+    ExternalSignalSent,
     MarkerRecorded,
     ParentWorkflow,
+    Payload,
     SearchAttributesUpserted,
     SearchAttributeValue,
     SignalReceived,
@@ -59,7 +63,7 @@ from aion_core.events import (
     WorkflowFailed,
     WorkflowStarted,
 )
-from aion_core.failures import DOMAIN_FAILURES, failure_from_exception
+from aion_core.failures import DOMAIN_FAILURES, exception_from_failure, failure_from_exception
 from aion_core.interceptors import WorkflowCall, WorkflowInterceptor, chain_calls
 from aion_core.runtime.activities import ACTIVITY_OUTCOMES, Activities, ActivityState
 from aion_core.runtime.children import CHILD_OUTCOMES, Children
@@ -150,6 +154,7 @@ class WorkflowInstance:
         self._patches: dict[str, bool] = {}
         self.handlers = Handlers(self)
         self.children = Children(self)
+        self._signals_out: dict[int, tuple[asyncio.Future[None], ExternalSignalSent]] = {}
         self.workflow_object: object | None = None
         self._main: asyncio.Task[None] | None = None
         self._history = list(history)
@@ -317,6 +322,8 @@ class WorkflowInstance:
             return body.timer_id in self._timers
         if isinstance(body, CHILD_OUTCOMES):
             return self.children.expects(body)
+        if isinstance(body, ExternalSignalDelivered | ExternalSignalFailed):
+            return body.signal_id in self._signals_out
         if isinstance(body, ACTIVITY_OUTCOMES):
             return self.activity_states.expects(body)
         return True
@@ -340,6 +347,8 @@ class WorkflowInstance:
             self.handlers.accept_update(body)
         elif isinstance(body, CHILD_OUTCOMES):
             self.children.resolve(body)
+        elif isinstance(body, ExternalSignalDelivered | ExternalSignalFailed):
+            self._resolve_signal_out(body)
         elif isinstance(body, WorkflowCancelRequested):
             self.cancel_requested = True
             if self._main is not None and not self._main.done():
@@ -558,6 +567,35 @@ class WorkflowInstance:
         timer_id = self._timer_ids.pop(handle, None)
         if timer_id is not None and self._timers.pop(timer_id, None) is not None:
             self.issue(("timer-cancel", timer_id), TimerCancelled(timer_id=timer_id))
+
+    # --- signals to other workflows ------------------------------------------------------------
+
+    def send_signal(
+        self, target: str, signal_name: str, args: tuple[Payload, ...]
+    ) -> asyncio.Future[None]:
+        """Issue `ExternalSignalSent`; the future resolves once the target recorded it."""
+        signal_id = self.next_ordinal("signal-external")
+        future: asyncio.Future[None] = self.loop.create_future()
+        sent = ExternalSignalSent(
+            signal_id=signal_id, target_workflow_id=target, signal_name=signal_name, args=args
+        )
+        self._signals_out[signal_id] = (future, sent)
+        self.issue(("signal-external", signal_id), sent)
+        return future
+
+    def pending_signals_out(self) -> list[ExternalSignalSent]:
+        """Signals sent whose delivery is not recorded yet, in order."""
+        return [sent for _, (_, sent) in sorted(self._signals_out.items())]
+
+    def _resolve_signal_out(self, body: ExternalSignalDelivered | ExternalSignalFailed) -> None:
+        waiting = self._signals_out.pop(body.signal_id, None)
+        if waiting is None or waiting[0].done():
+            return
+        future = waiting[0]
+        if isinstance(body, ExternalSignalDelivered):
+            future.set_result(None)
+        else:
+            future.set_exception(exception_from_failure(body.failure))
 
     # --- activities ----------------------------------------------------------------------------
 

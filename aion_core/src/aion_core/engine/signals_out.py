@@ -1,0 +1,110 @@
+"""Signals one workflow sends another (`workflow.signal_external`).
+
+The sender records `ExternalSignalSent`; once that is durable the engine
+records `SignalReceived` in the target, then `ExternalSignalDelivered` (or
+`ExternalSignalFailed`: unknown or closed target) in the sender. A sender
+rebuilt after a crash re-sends what it has no outcome for: delivery is at
+least once, and the target sees the sender's id in `SignalReceived.sender`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
+
+from aion_core.errors import AionError, StoreError, WorkflowClosedError, WorkflowNotFoundError
+from aion_core.events import (
+    Event,
+    EventBody,
+    ExternalSignalDelivered,
+    ExternalSignalFailed,
+    ExternalSignalSent,
+    SignalReceived,
+)
+from aion_core.failures import failure_from_exception
+
+if TYPE_CHECKING:
+    from aion_core.engine.engine import Engine
+    from aion_core.engine.runner import WorkflowRunner
+
+__all__ = ["SignalCourier"]
+
+log = logging.getLogger("aion.signals")
+
+
+class SignalCourier:
+    """Delivers signals between workflows and records the outcome in the sender."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._in_hand: set[tuple[str, str, int]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def recorded(self, runner: WorkflowRunner, event: Event) -> None:
+        """A durable event of the runner's workflow: carry any signal it sent."""
+        if isinstance(event.body, ExternalSignalSent):
+            self._carry(runner.workflow_id, event.run_id, event.body)
+
+    def resume(self, runner: WorkflowRunner) -> None:
+        """After a replay: carry every signal sent without a recorded outcome."""
+        instance = runner.instance
+        if instance is not None and not instance.closed:
+            for sent in instance.pending_signals_out():
+                self._carry(runner.workflow_id, instance.run_id, sent)
+
+    def _carry(self, sender: str, run_id: str, sent: ExternalSignalSent) -> None:
+        key = (sender, run_id, sent.signal_id)
+        if key in self._in_hand:
+            return
+        self._in_hand.add(key)
+        self._spawn(self._deliver(key, sent))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        """Stop carrying (engine shutdown); senders re-send after the next start."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _deliver(self, key: tuple[str, str, int], sent: ExternalSignalSent) -> None:
+        sender, run_id, signal_id = key
+        received = SignalReceived(signal_name=sent.signal_name, args=sent.args, sender=sender)
+        outcome: EventBody
+        try:
+            await self._submit(sent.target_workflow_id, received)
+            outcome = ExternalSignalDelivered(signal_id=signal_id)
+        except (WorkflowNotFoundError, WorkflowClosedError) as refusal:
+            outcome = ExternalSignalFailed(
+                signal_id=signal_id, failure=failure_from_exception(refusal)
+            )
+        try:
+            await self._submit(sender, outcome, run_id=run_id)
+        except (WorkflowNotFoundError, WorkflowClosedError):
+            pass  # the sender closed meanwhile: nobody waits for the outcome
+        finally:
+            self._in_hand.discard(key)
+
+    async def _submit(self, workflow_id: str, body: EventBody, run_id: str | None = None) -> None:
+        delay = 0.05
+        while True:
+            try:
+                await self.engine.runner(workflow_id).submit("input", body, run_id=run_id)
+                return
+            except StoreError as error:
+                log.warning(
+                    "recording %s for %s failed (%s); retrying", body.type, workflow_id, error
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            except (WorkflowNotFoundError, WorkflowClosedError):
+                raise
+            except AionError as error:
+                raise WorkflowClosedError(
+                    workflow_id, f"cannot record {body.type}: {error}"
+                ) from None
