@@ -24,12 +24,10 @@ from typing import TYPE_CHECKING, Any, Literal
 from aion_core.activity import ActivityContext, ActivityInfo, current_context
 from aion_core.converter import from_payloads, to_payload
 from aion_core.definitions import ActivityDefinition
-from aion_core.engine.waiting import first_of
+from aion_core.engine.waiting import first_of, record_until_durable
 from aion_core.errors import (
     AionError,
     ApplicationError,
-    SequenceConflictError,
-    StoreError,
     WorkflowClosedError,
     WorkflowNotFoundError,
     WorkflowPausedError,
@@ -283,24 +281,21 @@ class ActivityExecutor:
     async def _record(
         self, key: ActivityKey, kind: Literal["input", "record"], body: EventBody
     ) -> None:
-        """Record through the workflow's runner; keep trying while the store is down."""
-        delay = 0.05
-        while True:
-            try:
-                await self.engine.runner(key[0]).submit(kind, body, run_id=key[1])
-                return
-            except (WorkflowClosedError, WorkflowNotFoundError):
-                raise _Stop from None
-            except WorkflowPausedError:
-                await asyncio.sleep(delay)  # try again until the workflow resumes
-                delay = min(delay * 2, 1.0)
-            except (StoreError, SequenceConflictError) as error:
-                log.warning("recording %s of %s failed (%s); retrying", body.type, key[0], error)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-            except AionError as error:
-                log.error("cannot record %s of %s: %s", body.type, key[0], error)
-                raise _Stop from None
+        """Record through the workflow's runner, retrying while the store is down.
+
+        A new attempt also waits while the workflow is paused.
+        """
+        try:
+            await record_until_durable(
+                lambda: self.engine.runner(key[0]).submit(kind, body, run_id=key[1]),
+                what=f"{body.type} of {key[0]}",
+                retry_also=(WorkflowPausedError,),
+            )
+        except (WorkflowClosedError, WorkflowNotFoundError):
+            raise _Stop from None
+        except AionError as error:
+            log.error("cannot record %s of %s: %s", body.type, key[0], error)
+            raise _Stop from None
 
     # --- one attempt ---------------------------------------------------------------------------
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from aion_core.engine.waiting import BackgroundTasks, record_until_durable
 from aion_core.errors import (
     AionError,
     StoreError,
@@ -64,18 +64,12 @@ class ChildCoordinator:
         self.engine = engine
         self._in_hand: set[ChildKey] = set()
         self._starting: dict[ChildKey, asyncio.Task[None]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks = BackgroundTasks()
+        self._spawn = self._tasks.spawn
 
     async def close(self) -> None:
         """Stop pending work (engine shutdown); it resumes on the next start."""
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.close()
 
     # --- from a durable batch ------------------------------------------------------------------
 
@@ -122,10 +116,8 @@ class ChildCoordinator:
         key = (parent_id, parent_run, started.child_id)
         if key not in self._in_hand:
             self._in_hand.add(key)
-            task = asyncio.create_task(self._start_child(parent_id, parent_run, started))
-            self._tasks.add(task)
+            task = self._spawn(self._start_child(parent_id, parent_run, started))
             self._starting[key] = task
-            task.add_done_callback(self._tasks.discard)
             task.add_done_callback(lambda _: self._starting.pop(key, None))
 
     async def _start_child(
@@ -203,20 +195,15 @@ class ChildCoordinator:
         await self._deliver(parent.workflow_id, parent.run_id, outcome)
 
     async def _deliver(self, parent_id: str, parent_run: str, outcome: EventBody) -> None:
-        delay = 0.05
-        while True:
-            try:
-                await self.engine.runner(parent_id).submit("input", outcome, run_id=parent_run)
-                return
-            except (WorkflowClosedError, WorkflowNotFoundError):
-                return  # the parent closed: nobody is waiting for the child any more
-            except StoreError as error:
-                log.warning("reporting a child to %s failed (%s); retrying", parent_id, error)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-            except AionError as error:
-                log.error("cannot report a child to %s: %s", parent_id, error)
-                return
+        try:
+            await record_until_durable(
+                lambda: self.engine.runner(parent_id).submit("input", outcome, run_id=parent_run),
+                what=f"{outcome.type} in {parent_id}",
+            )
+        except (WorkflowClosedError, WorkflowNotFoundError):
+            pass  # the parent closed: nobody is waiting for the child any more
+        except AionError as error:
+            log.error("cannot report a child to %s: %s", parent_id, error)
 
     # --- parent close policy -------------------------------------------------------------------
 

@@ -9,12 +9,11 @@ least once, and the target sees the sender's id in `SignalReceived.sender`.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from aion_core.errors import AionError, StoreError, WorkflowClosedError, WorkflowNotFoundError
+from aion_core.engine.waiting import BackgroundTasks, record_until_durable
+from aion_core.errors import AionError, WorkflowClosedError, WorkflowNotFoundError
 from aion_core.events import (
     Event,
     EventBody,
@@ -40,7 +39,7 @@ class SignalCourier:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._in_hand: set[tuple[str, str, int]] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks()
 
     def recorded(self, runner: WorkflowRunner, event: Event) -> None:
         """A durable event of the runner's workflow: carry any signal it sent."""
@@ -59,18 +58,11 @@ class SignalCourier:
         if key in self._in_hand:
             return
         self._in_hand.add(key)
-        self._spawn(self._deliver(key, sent))
-
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._deliver(key, sent))
 
     async def close(self) -> None:
         """Stop carrying (engine shutdown); senders re-send after the next start."""
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.close()
 
     async def _deliver(self, key: tuple[str, str, int], sent: ExternalSignalSent) -> None:
         sender, run_id, signal_id = key
@@ -91,20 +83,13 @@ class SignalCourier:
             self._in_hand.discard(key)
 
     async def _submit(self, workflow_id: str, body: EventBody, run_id: str | None = None) -> None:
-        delay = 0.05
-        while True:
-            try:
-                await self.engine.runner(workflow_id).submit("input", body, run_id=run_id)
-                return
-            except StoreError as error:
-                log.warning(
-                    "recording %s for %s failed (%s); retrying", body.type, workflow_id, error
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-            except (WorkflowNotFoundError, WorkflowClosedError):
-                raise
-            except AionError as error:
-                raise WorkflowClosedError(
-                    workflow_id, f"cannot record {body.type}: {error}"
-                ) from None
+        try:
+            await record_until_durable(
+                lambda: self.engine.runner(workflow_id).submit("input", body, run_id=run_id),
+                what=f"{body.type} in {workflow_id}",
+            )
+        except (WorkflowNotFoundError, WorkflowClosedError):
+            raise
+        except AionError as error:
+            reason = f"cannot record {body.type}: {error}"
+            raise WorkflowClosedError(workflow_id, reason) from None

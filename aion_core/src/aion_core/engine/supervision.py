@@ -10,13 +10,12 @@ fix (`on_exhausted="suspend"`).
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import logging
-from collections.abc import Coroutine
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
+from aion_core.engine.waiting import BackgroundTasks
 from aion_core.errors import AionError
 from aion_core.events import WorkflowFailed, WorkflowSuspended
 from aion_core.failures import failure_from_exception
@@ -57,7 +56,7 @@ class Supervisor:
         self.backoff = backoff
         self.on_exhausted = on_exhausted
         self._restarts: dict[str, collections.deque[datetime]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks()
 
     def failed(self, workflow_id: str, error: BaseException) -> None:
         """The instance of `workflow_id` failed with `error`: restart it or give up."""
@@ -73,15 +72,10 @@ class Supervisor:
                 workflow_id, type(error).__name__, error, len(history), self.max_restarts,
                 delay.total_seconds(),
             )  # fmt: skip
-            self._spawn(self._restart(workflow_id, now + delay))
+            self._tasks.spawn(self._restart(workflow_id, now + delay))
         else:
             del self._restarts[workflow_id]
-            self._spawn(self._give_up(workflow_id, error))
-
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+            self._tasks.spawn(self._give_up(workflow_id, error))
 
     async def _restart(self, workflow_id: str, moment: datetime) -> None:
         await self.engine.clock.sleep_until(moment)
@@ -105,6 +99,4 @@ class Supervisor:
 
     async def close(self) -> None:
         """Cancel pending restarts."""
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.close()

@@ -19,7 +19,7 @@ from collections.abc import Awaitable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from aion_core.engine.waiting import first_of
+from aion_core.engine.waiting import BackgroundTasks, first_of
 from aion_core.errors import AionError, StoreError, WorkflowClosedError, WorkflowNotFoundError
 from aion_core.events import TimerFired
 from aion_core.store.records import TimerRecord
@@ -43,7 +43,7 @@ class TimerService:
         self._changed = asyncio.Event()
         self._firing: set[TimerId] = set()
         self._refused: set[TimerId] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks()
         self._waiting = False
         self._reads = 0
         """Reads of the due timers begun so far."""
@@ -80,9 +80,7 @@ class TimerService:
             if self._settled.get(key, 0) >= read:
                 continue  # settled while this read was in flight: the row may be stale
             self._firing.add(key)
-            task = asyncio.create_task(self._fire(key, timer), name=f"aion-timer-{key[0]}")
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._tasks.spawn(self._fire(key, timer), name=f"aion-timer-{key[0]}")
         self._forget_settled(read, returned, complete=len(due) < _BATCH)
 
     def _forget_settled(self, read: int, returned: set[TimerId], *, complete: bool) -> None:

@@ -1,12 +1,17 @@
-"""Racing waits: the first of several things to happen, with the losers cleaned up."""
+"""Waiting in the engine: racing waits, background tasks, retrying a record until durable."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-__all__ = ["first_of"]
+from aion_core.errors import StoreError
+
+__all__ = ["BackgroundTasks", "first_of", "record_until_durable"]
+
+log = logging.getLogger("aion.engine")
 
 
 async def first_of(*waits: Awaitable[Any]) -> list[bool]:
@@ -25,3 +30,49 @@ async def first_of(*waits: Awaitable[Any]) -> list[bool]:
                 future.cancel()
         await asyncio.gather(*futures, return_exceptions=True)
     return [future.done() and not future.cancelled() for future in futures]
+
+
+class BackgroundTasks:
+    """Tasks an engine component starts and forgets, kept referenced and stopped on close."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(
+        self, work: Coroutine[Any, Any, Any], *, name: str | None = None
+    ) -> asyncio.Task[Any]:
+        """Run `work` in the background; the task is dropped once done."""
+        task = asyncio.create_task(work, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def close(self) -> None:
+        """Cancel every task still running and wait for them to stop."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def record_until_durable(
+    submit: Callable[[], Awaitable[object]],
+    *,
+    what: str,
+    retry_also: tuple[type[BaseException], ...] = (),
+) -> None:
+    """Call `submit` until it succeeds, backing off while the store is down.
+
+    Store failures (and `retry_also`) are retried; any other error is raised.
+    """
+    retried: tuple[type[BaseException], ...] = (StoreError, *retry_also)
+    delay = 0.05
+    while True:
+        try:
+            await submit()
+            return
+        except retried as error:
+            if isinstance(error, StoreError):
+                log.warning("recording %s failed (%s); retrying", what, error)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)

@@ -84,11 +84,6 @@ class Handlers:
             # Through the loop, so the handler runs as workflow code, in order.
             self._instance.loop.run_soon(self._call_handler, definition, fn, args, None)
 
-    def take_signal(self, name: str) -> tuple[Payload, ...] | None:
-        """The oldest buffered, unhandled signal of `name`, consumed; None when there is none."""
-        buffered = self._buffered.get(name)
-        return buffered.pop(0) if buffered else None
-
     # --- updates -------------------------------------------------------------------------------
 
     def validate_update(self, name: str, args: tuple[Payload, ...]) -> None:
