@@ -66,4 +66,4 @@ def test_the_installed_aion_command_runs() -> None:
         [aion, "plugins", "--json"], capture_output=True, text=True, env={**os.environ, **CORE_ONLY}
     )
     assert result.returncode == 0, result.stderr
-    assert {entry["name"] for entry in json.loads(result.stdout)} == {"core", "memory"}
+    assert {entry["name"] for entry in json.loads(result.stdout)} == {"core", "inproc", "memory"}

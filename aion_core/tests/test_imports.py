@@ -11,7 +11,8 @@ import aion_core
 def test_aion_core_imports_neither_sqlalchemy_nor_nats_nor_click() -> None:
     code = (
         "import sys, aion_core, aion_core.plugins, aion_core.testing, aion_core.store, "
-        "aion_core.history, aion_core.recorder, aion_core.group_commit\n"
+        "aion_core.history, aion_core.recorder, aion_core.group_commit, aion_core.inproc, "
+        "aion_core.client, aion_core.worker, aion_core.calls, aion_core.tasks\n"
         "aion_core.plugins.load_plugins({'AION_PLUGINS': ''})\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in "
         "{'sqlalchemy', 'nats', 'click', 'rich', 'pytest'}))"
@@ -25,7 +26,8 @@ def test_aion_core_imports_neither_sqlalchemy_nor_nats_nor_click() -> None:
 def test_public_exports_are_pinned() -> None:
     assert set(aion_core.__all__) == {
         "HISTORY_FORMAT_VERSION", "ActivityError", "AionError", "ApplicationError",
-        "ChildWorkflowError", "ConfigurationError", "CorruptHistoryError", "Engine", "Event",
+        "ChildWorkflowError", "Client", "ConfigurationError", "CorruptHistoryError", "Engine",
+        "Event", "TransportError", "Worker",
         "EventStore",
         "HistoryFormatError", "MemoryEventStore", "NondeterminismError", "Payload",
         "PayloadValidationError", "PluginError", "Plugins", "QueryError", "QueryHandlerFailed",

@@ -92,7 +92,7 @@ def test_a_store_url_without_scheme_is_a_configuration_error(url: str) -> None:
 def test_disable_plugins_blocks_entry_points_and_builtins(install_plugin: InstallPlugin) -> None:
     install_plugin("echo", ECHO_STORE)
     plugins = load_plugins({"AION_PLUGINS": "echo", "AION_DISABLE_PLUGINS": "echo, memory"})
-    assert {info.name for info in plugins.describe()} == {"core"}
+    assert {info.name for info in plugins.describe()} == {"core", "inproc"}
     with pytest.raises(UnknownURLSchemeError, match="installed: none"):
         plugins.event_store("memory://")
 
@@ -104,10 +104,11 @@ def test_aion_plugins_loads_only_the_named_entry_points(install_plugin: InstallP
     names = {info.name for info in plugins.describe()}
     assert "other" in names
     assert "echo" not in names
-    assert {"memory", "core"} <= names  # built-ins load unless disabled
+    assert {"memory", "core", "inproc"} <= names  # built-ins load unless disabled
     assert {info.name for info in load_plugins({"AION_PLUGINS": ""}).describe()} == {
         "memory",
         "core",
+        "inproc",
     }
 
 

@@ -1,4 +1,5 @@
-"""Schedules (DESIGN 4.8): cron and intervals, firing by themselves, policies, restarts.
+"""Schedules (DESIGN 4.8): cron in time zones and intervals, firing by themselves, policies,
+updates, restarts and histories from older versions.
 
 Engine tests run under time skipping: the clock jumps to the next fire time
 whenever the engine is idle, so hours of schedule pass in milliseconds. Each
@@ -8,24 +9,42 @@ wait is bounded by `BOUND` seconds of wall time.
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
+import sys
+import zoneinfo
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
-from aion_core import ConfigurationError, EventStore, PayloadValidationError, WorkflowStatus
+from aion_core import (
+    ConfigurationError,
+    Event,
+    EventStore,
+    PayloadValidationError,
+    WorkflowStatus,
+    load_plugins,
+)
 from aion_core import workflow as wf
+from aion_core.converter import from_payload
 from aion_core.engine.clock import SkippingClock
+from aion_core.events import WorkflowStarted
+from aion_core.history import history_from_json, history_to_json
 from aion_core.schedules import (
     CronExpression,
     ScheduleAlreadyExistsError,
     ScheduleDescription,
     ScheduleHandle,
     ScheduleNotFoundError,
+    ScheduleWorkflow,
 )
 from aion_core.schedules import workflow as schedule_workflow
 from aion_core.schedules.spec import Interval, latest_fire_time
-from aion_core.testing import WorkflowEnvironment
+from aion_core.schedules.time_zones import load_time_zone
+from aion_core.store.projection import batch_for
+from aion_core.testing import Replayer, WorkflowEnvironment
 
 BOUND = 10  # seconds of wall time for any wait below
 HOUR = timedelta(hours=1)
@@ -34,6 +53,11 @@ HOUR = timedelta(hours=1)
 @wf.defn
 async def report(name: str) -> str:
     return f"report for {name}"
+
+
+@wf.defn
+async def audit(name: str, depth: int) -> str:
+    return f"audit of {name} to depth {depth}"
 
 
 @wf.defn
@@ -51,7 +75,7 @@ class Blocker:
         self.done = True
 
 
-WORKFLOWS = [report, Blocker]
+WORKFLOWS = [report, audit, Blocker]
 
 
 def at(text: str) -> datetime:
@@ -103,6 +127,21 @@ async def until_described(
 
 def environment(store: str | EventStore) -> WorkflowEnvironment:
     return WorkflowEnvironment(store=store, workflows=WORKFLOWS)
+
+
+def environment_at(store: str | EventStore, moment: datetime) -> WorkflowEnvironment:
+    """An environment whose clock starts at `moment` (earlier or later than now)."""
+    env = environment(store)
+    env.skip(moment - env.clock.now())
+    return env
+
+
+async def results_by_fire_time(env: WorkflowEnvironment, schedule_id: str) -> list[object]:
+    """The result of every run the schedule started, oldest fire time first."""
+    times = await started_fire_times(env, schedule_id)
+    return [
+        await env.engine.get_handle(f"{schedule_id}-{t.isoformat()[:19]}Z").result() for t in times
+    ]
 
 
 # --- cron ---------------------------------------------------------------------------------------
@@ -218,6 +257,128 @@ def test_intervals_count_from_the_epoch_and_the_latest_fire_time_is_found_direct
     )
 
 
+# --- cron in a time zone ------------------------------------------------------------------------
+
+
+def fires_in(zone: str, expression: str, after: str, count: int) -> list[str]:
+    """Fire times (UTC) of `expression` read in `zone`."""
+    cron, moment, found = CronExpression(expression, zone), at(after), []
+    for _ in range(count):
+        moment = cron.next_after(moment)
+        found.append(moment.strftime("%m-%d %H:%M"))
+    return found
+
+
+def test_cron_in_a_time_zone_reads_its_fields_as_wall_clock_time() -> None:
+    # 09:00 in Berlin is 08:00 UTC in winter (CET) and 07:00 UTC in summer (CEST).
+    assert fires_in("Europe/Berlin", "0 9 * * mon", "2024-01-01T00:00", 1) == ["01-01 08:00"]
+    assert fires_in("Europe/Berlin", "0 9 * * mon", "2024-07-01T00:00", 1) == ["07-01 07:00"]
+    # The day is the zone's: 23:30 Monday in New York is already Tuesday in UTC.
+    assert fires_in("America/New_York", "30 23 * * mon", "2024-01-01T00:00", 1) == ["01-02 04:30"]
+    assert fires_in("Asia/Kolkata", "0 0 * * *", "2024-01-01T00:00", 1) == ["01-01 18:30"]
+    assert repr(CronExpression("0 9 * * *", "Europe/Berlin")) == (
+        "CronExpression('0 9 * * *', 'Europe/Berlin')"
+    )
+
+
+def test_a_skipped_wall_time_fires_once_at_the_first_instant_after_the_gap() -> None:
+    # Berlin, 2024-03-31: 02:00 CET (01:00 UTC) becomes 03:00 CEST; 02:30 does not exist.
+    assert fires_in("Europe/Berlin", "30 2 * * *", "2024-03-29T12:00", 3) == [
+        "03-30 01:30",  # 02:30 CET
+        "03-31 01:00",  # 03:00 CEST, the first instant after the gap
+        "04-01 00:30",  # 02:30 CEST
+    ]
+    # Wall times in one gap, and the one at its end, share that instant: one fire.
+    assert fires_in("Europe/Berlin", "0,30 2,3 * * *", "2024-03-30T23:00", 3) == [
+        "03-31 01:00",
+        "03-31 01:30",
+        "04-01 00:00",
+    ]
+    # New York, 2024-03-10: 02:00 EST becomes 03:00 EDT (07:00 UTC).
+    assert fires_in("America/New_York", "30 2 * * *", "2024-03-09T12:00", 2) == [
+        "03-10 07:00",
+        "03-11 06:30",
+    ]
+    # Samoa skipped 2011-12-30 altogether (UTC-10 to UTC+14); a daily job still fires daily.
+    assert fires_in("Pacific/Apia", "0 12 * * *", "2011-12-28T12:00", 4) == [
+        "12-28 22:00",
+        "12-29 22:00",
+        "12-30 10:00",  # for the 30th: 12-31 00:00 local, the end of the missing day
+        "12-30 22:00",  # 12-31 12:00 local
+    ]
+
+
+def test_a_repeated_wall_time_fires_once_at_its_first_occurrence() -> None:
+    # Berlin, 2024-10-27: 03:00 CEST (01:00 UTC) becomes 02:00 CET; 02:00-02:59 happen twice.
+    assert fires_in("Europe/Berlin", "30 2 * * *", "2024-10-25T12:00", 3) == [
+        "10-26 00:30",  # 02:30 CEST
+        "10-27 00:30",  # 02:30 CEST, the first occurrence; not again at 01:30 UTC
+        "10-28 01:30",  # 02:30 CET
+    ]
+    # Every 20 minutes: the repeated hour is passed over the second time.
+    assert fires_in("Europe/Berlin", "*/20 * * * *", "2024-10-26T23:50", 5) == [
+        "10-27 00:00",
+        "10-27 00:20",
+        "10-27 00:40",
+        "10-27 02:00",  # 03:00 CET
+        "10-27 02:20",
+    ]
+    # From inside the second occurrence, the next fire is after the repeated hour.
+    assert fires_in("Europe/Berlin", "* * * * *", "2024-10-27T01:10", 1) == ["10-27 02:00"]
+
+
+def every_minute_of_a_local_day(zone: str, day: str) -> int:
+    cron, tz = CronExpression("* * * * *", zone), zoneinfo.ZoneInfo(zone)
+    start = datetime.fromisoformat(day).replace(tzinfo=tz)
+    end = (datetime.fromisoformat(day) + timedelta(days=1)).replace(tzinfo=tz)
+    moment, count = start - timedelta(minutes=1), 0
+    while (moment := cron.next_after(moment)) < end:
+        count += 1
+    return count
+
+
+def test_every_wall_minute_of_a_dst_day_fires_exactly_once() -> None:
+    # The 23-hour day: the missing hour's minutes all land on 03:00 CEST, which exists anyway.
+    assert every_minute_of_a_local_day("Europe/Berlin", "2024-03-31") == 23 * 60
+    # The 25-hour day: 24 hours of wall minutes, the repeated hour fired once.
+    assert every_minute_of_a_local_day("Europe/Berlin", "2024-10-27") == 24 * 60
+
+
+def test_an_unknown_time_zone_says_how_to_name_one() -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        CronExpression("0 3 * * *", "Mars/Olympus_Mons")
+    assert str(raised.value) == (
+        "unknown time zone 'Mars/Olympus_Mons': use an IANA name such as 'Europe/Berlin', "
+        "'America/New_York' or 'UTC'"
+    )
+    with pytest.raises(ConfigurationError, match="did you mean 'Europe/Berlin'"):
+        load_time_zone("europe/berlin")
+    with pytest.raises(ConfigurationError, match=r"unknown time zone '\.\./etc'"):
+        load_time_zone("../etc")
+
+
+def test_without_a_time_zone_database_only_utc_works_and_the_error_says_to_install_tzdata(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "tzdata", None)  # no tzdata package either
+    zoneinfo.reset_tzpath(to=[])
+    zoneinfo.ZoneInfo.clear_cache()
+    try:
+        assert load_time_zone("UTC") is UTC
+        assert CronExpression("0 3 * * *").next_after(at("2024-01-01T00:00")) == at(
+            "2024-01-01T03:00"
+        )
+        with pytest.raises(ConfigurationError) as raised:
+            load_time_zone("Europe/Berlin")
+    finally:
+        zoneinfo.reset_tzpath()
+        zoneinfo.ZoneInfo.clear_cache()
+    assert str(raised.value) == (
+        "time zone 'Europe/Berlin' cannot be loaded: this machine has no time zone database; "
+        "install one (pip install tzdata, or the operating system's tzdata package)"
+    )
+
+
 # --- creating and validating --------------------------------------------------------------------
 
 
@@ -233,6 +394,11 @@ def test_intervals_count_from_the_epoch_and_the_latest_fire_time_is_found_direct
         ({"every": HOUR, "args": ()}, PayloadValidationError, "takes 1 argument, got 0"),
         ({"every": HOUR, "args": (42,)}, PayloadValidationError, "is not a valid str"),
         ({"every": HOUR, "target": "nope"}, ConfigurationError, "'nope' is not registered"),
+        (
+            {"every": HOUR, "time_zone": "Europe/Berlin"},
+            ConfigurationError,
+            "applies to cron schedules only: every= intervals are absolute",
+        ),
     ],
 )
 async def test_an_invalid_schedule_is_refused_before_anything_is_recorded(
@@ -244,6 +410,18 @@ async def test_an_invalid_schedule_is_refused_before_anything_is_recorded(
         with pytest.raises(error, match=message):
             await env.engine.create_schedule("bad", target, *args, **options)  # type: ignore[arg-type]
         assert await env.engine.count_workflows() == 0
+
+
+async def test_a_schedule_in_an_unknown_time_zone_is_refused_and_records_nothing(
+    store_url: str,
+) -> None:
+    async with environment(store_url) as env:
+        with pytest.raises(ConfigurationError, match="unknown time zone 'Europe/Atlantis'"):
+            await env.engine.create_schedule(
+                "nightly", report, "ops", cron="0 3 * * *", time_zone="Europe/Atlantis"
+            )
+        assert await env.engine.count_workflows() == 0
+        assert await env.engine.list_schedules() == []
 
 
 async def test_creating_an_existing_schedule_id_fails_and_records_nothing() -> None:
@@ -284,6 +462,30 @@ async def test_a_cron_schedule_fires_by_itself_at_its_cron_times(store_url: str)
     assert times[0] == CronExpression("30 */6 * * *").next_after(created)
     assert [(t.hour % 6, t.minute) for t in times] == [(0, 30)] * len(times)
     assert times[1] - times[0] == times[2] - times[1] == timedelta(hours=6)
+
+
+@pytest.mark.parametrize(
+    ("start", "expected"),
+    [
+        # Spring forward on 03-31: 02:30 does not exist and fires at 03:00 CEST.
+        ("2024-03-29T12:00", ["2024-03-30T01:30", "2024-03-31T01:00", "2024-04-01T00:30"]),
+        # Fall back on 10-27: 02:30 happens twice and fires at the first (CEST) only.
+        ("2024-10-25T12:00", ["2024-10-26T00:30", "2024-10-27T00:30", "2024-10-28T01:30"]),
+    ],
+    ids=["spring-forward", "fall-back"],
+)
+async def test_a_cron_schedule_in_a_time_zone_fires_at_its_wall_clock_times_across_dst(
+    store_url: str, start: str, expected: list[str]
+) -> None:
+    async with environment_at(store_url, at(start)) as env:
+        handle = await env.engine.create_schedule(
+            "berlin", report, "ops", cron="30 2 * * *", time_zone="Europe/Berlin"
+        )
+        described = await handle.describe()
+        times = await until_started(env, "berlin", 3)
+    assert (described.cron, described.time_zone) == ("30 2 * * *", "Europe/Berlin")
+    assert described.next_fire_at in [at(t) for t in expected]  # time skips on meanwhile
+    assert times[:3] == [at(t) for t in expected]
 
 
 async def test_pause_stops_firing_and_resume_fires_again_from_then_on(store_url: str) -> None:
@@ -393,6 +595,106 @@ async def test_update_changes_the_timing_rule_from_then_on() -> None:
     assert (described.every, described.overlap) == (None, "allow_all")
 
 
+async def test_update_changes_the_time_zone_and_a_new_cron_keeps_it() -> None:
+    new_york = zoneinfo.ZoneInfo("America/New_York")
+    async with environment_at("memory://", at("2024-01-10T00:00")) as env:
+        handle = await env.engine.create_schedule("daily", report, "ops", cron="0 9 * * *")
+        await handle.update(time_zone="America/New_York")
+        in_new_york = await until_described(handle, lambda d: d.time_zone != "UTC")
+        await handle.update(cron="0 17 * * *")
+        new_cron = await until_described(handle, lambda d: d.cron == "0 17 * * *")
+        await handle.update(every=HOUR)
+        interval = await until_described(handle, lambda d: d.every is not None)
+        await handle.pause()
+        await until_described(handle, lambda d: d.paused)
+        history = await env.engine.get_handle(handle.workflow_id).history()
+        with pytest.raises(ConfigurationError, match="fires every 1:00:00; time_zone= applies"):
+            await handle.update(time_zone="Europe/Berlin")
+        with pytest.raises(ConfigurationError, match="applies to cron schedules only"):
+            await handle.update(every=HOUR, time_zone="Europe/Berlin")
+        assert await env.engine.get_handle(handle.workflow_id).history() == history
+    assert (in_new_york.cron, in_new_york.time_zone) == ("0 9 * * *", "America/New_York")
+    assert (new_cron.cron, new_cron.time_zone) == ("0 17 * * *", "America/New_York")
+    # The clock skips on meanwhile, so only the wall time of the next fire is known.
+    for described, hour in ((in_new_york, 9), (new_cron, 17)):
+        assert described.next_fire_at is not None
+        local = described.next_fire_at.astimezone(new_york)
+        assert (local.hour, local.minute) == (hour, 0)
+    assert (interval.every, interval.time_zone) == (HOUR, "UTC")
+
+
+async def test_update_args_changes_the_input_of_later_runs_only(store_url: str) -> None:
+    async with environment(store_url) as env:
+        handle = await env.engine.create_schedule(
+            "hourly", report, "ops", every=HOUR, overlap="allow_all"
+        )
+        before = await until_started(env, "hourly", 2)
+        await handle.update(args=("finance",))
+        started_by_then = len(await started_fire_times(env, "hourly"))
+
+        async def two_runs_with_the_new_args() -> bool:
+            results = await results_by_fire_time(env, "hourly")
+            return results.count("report for finance") >= 2
+
+        await eventually(two_runs_with_the_new_args)
+        results = await results_by_fire_time(env, "hourly")
+    assert results[: len(before)] == ["report for ops"] * len(before)
+    # The input switches once: every earlier run kept its own, every later one has the new.
+    switch = results.index("report for finance")
+    assert results == ["report for ops"] * switch + ["report for finance"] * (len(results) - switch)
+    # Only the fire being started while the update was recorded can still have the old input.
+    assert switch <= started_by_then + 1
+
+
+async def test_update_workflow_and_task_queue_change_what_later_fires_start() -> None:
+    async with environment("memory://") as env:
+        handle = await env.engine.create_schedule("hourly", report, "ops", every=HOUR)
+        await until_started(env, "hourly", 1)
+        await handle.update(workflow=audit, args=("ops", 3), task_queue="audits")
+        await until_described(handle, lambda d: d.workflow_type == "audit")
+        count = len(await started_fire_times(env, "hourly"))
+        await until_started(env, "hourly", count + 1)
+        audits = await env.engine.list_workflows(type="audit")
+        result = await env.engine.get_handle(audits[0].workflow_id).result()
+        described = await handle.describe()
+    assert result == "audit of ops to depth 3"
+    assert {record.task_queue for record in audits} == {"audits"}
+    assert (described.workflow_type, described.task_queue) == ("audit", "audits")
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "message"),
+    [
+        ({"args": (42,)}, PayloadValidationError, "is not a valid str"),
+        ({"args": ()}, PayloadValidationError, "takes 1 argument, got 0"),
+        ({"args": ("ops", "extra")}, PayloadValidationError, "takes 1 argument, got 2"),
+        ({"args": "finance"}, ConfigurationError, r"a sequence of arguments: args=\('finance',\)"),
+        ({"workflow": audit, "args": ("ops", "deep")}, PayloadValidationError, "valid int"),
+        ({"workflow": audit}, ConfigurationError, "needs args=... too"),
+        ({"workflow": "nope", "args": ()}, ConfigurationError, "'nope' is not registered"),
+        ({"time_zone": "Mars/Base"}, ConfigurationError, "unknown time zone 'Mars/Base'"),
+        ({"cron": "0 3 * * *", "every": HOUR}, ConfigurationError, "exactly one of"),
+        ({"overlap": "sometimes"}, ConfigurationError, "not a policy"),
+        ({}, ConfigurationError, "nothing to update"),
+    ],
+)
+async def test_an_invalid_update_is_refused_before_anything_is_recorded(
+    store_url: str, change: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    async with environment(store_url) as env:
+        handle = await env.engine.create_schedule("nightly", report, "ops", cron="0 3 * * *")
+        await handle.pause()
+        await until_described(handle, lambda d: d.paused)  # no fire in flight: history is still
+        history = await env.engine.get_handle(handle.workflow_id).history()
+        with pytest.raises(error, match=message):
+            await handle.update(**change)
+        assert await env.engine.get_handle(handle.workflow_id).history() == history
+        described = await handle.describe()
+    assert (described.cron, described.time_zone, described.workflow_type) == (
+        "0 3 * * *", "UTC", "report"
+    )  # fmt: skip
+
+
 # --- overlap policies ---------------------------------------------------------------------------
 
 
@@ -461,9 +763,7 @@ async def run_then_stop(env: WorkflowEnvironment, schedule_id: str, fires: int) 
 
 def restarted(store: str | EventStore, at: datetime) -> WorkflowEnvironment:
     """A new engine on `store` whose clock starts at `at` (the old engine's time, or later)."""
-    env = environment(store)
-    env.skip(at - env.clock.now())
-    return env
+    return environment_at(store, at)
 
 
 async def test_a_schedule_survives_an_engine_restart(reusable_store: str | EventStore) -> None:
@@ -518,6 +818,77 @@ async def test_a_schedule_continues_as_new_and_keeps_its_state(
     assert len({event.run_id for event in history}) >= 2
     assert times == [times[0] + n * HOUR for n in range(len(times))]
     assert described.started_count >= 8
+
+
+def as_recorded_before_time_zones(document: str) -> str:
+    """A schedule's history document as older versions recorded it.
+
+    Their payloads had no time zone in the spec, and no time zone or target in
+    an update; here every ``timezone`` and every null field is left out.
+    """
+
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k != "timezone" and v is not None}
+        return [strip(v) for v in value] if isinstance(value, list) else value
+
+    def strip_payloads(value: Any) -> Any:
+        if isinstance(value, dict) and value.get("metadata", {}).get("encoding") == "json/plain":
+            data = strip(json.loads(base64.b64decode(value["data"])))
+            return {**value, "data": base64.b64encode(json.dumps(data).encode()).decode()}
+        if isinstance(value, dict):
+            return {k: strip_payloads(v) for k, v in value.items()}
+        return [strip_payloads(v) for v in value] if isinstance(value, list) else value
+
+    return json.dumps(strip_payloads(json.loads(document)))
+
+
+def spec_recorded(history: list[Event]) -> Any:
+    """The spec in the recorded input of a schedule's workflow, as plain JSON."""
+    started = history[0].body
+    assert isinstance(started, WorkflowStarted)
+    return from_payload(started.input[0])["spec"]
+
+
+async def test_a_schedule_history_recorded_without_a_time_zone_replays_and_runs_on_as_utc(
+    reusable_store: str | EventStore,
+) -> None:
+    async with environment("memory://") as env:
+        handle = await env.engine.create_schedule("legacy", report, "ops", cron="0 * * * *")
+        await until_started(env, "legacy", 1)
+        await handle.update(cron="30 * * * *", overlap="allow_all")
+        count = len(await started_fire_times(env, "legacy"))
+        last = await run_then_stop(env, "legacy", count + 2)  # the last on the new cron
+        stopped_at = env.clock.now()
+        recorded = await env.engine.store.read_events(handle.workflow_id)
+    old = as_recorded_before_time_zones(history_to_json(recorded))
+    assert "SignalReceived" in {event.type for event in recorded}
+    assert [spec_recorded(events) for events in (recorded, history_from_json(old))] == [
+        {"cron": "0 * * * *", "every": None, "timezone": "UTC"},
+        {"cron": "0 * * * *"},
+    ]
+
+    Replayer(workflows=[ScheduleWorkflow]).replay(old)
+
+    # The old history into the store, as if recorded there (memory: the very store).
+    store = (
+        load_plugins().event_store(reusable_store)
+        if isinstance(reusable_store, str)
+        else reusable_store
+    )
+    await store.open()
+    try:
+        assert await store.append([batch_for(None, 0, history_from_json(old))]) == [None]
+    finally:
+        await store.close()
+    async with restarted(reusable_store, stopped_at) as env:
+        times = await until_started(env, "legacy", 2)
+        described = await env.engine.get_schedule("legacy").describe()
+    assert last.minute == 30
+    assert times[:2] == [last + HOUR, last + 2 * HOUR]
+    assert (described.cron, described.time_zone, described.overlap) == (
+        "30 * * * *", "UTC", "allow_all"
+    )  # fmt: skip
 
 
 async def test_a_run_that_cannot_start_is_recorded_as_failed_and_the_schedule_goes_on(

@@ -7,6 +7,7 @@ the plugin system. Plugins add SQL stores, the NATS transport and the CLI.
 """
 
 from aion_core import activity, workflow
+from aion_core.client import Client
 from aion_core.engine import Engine
 from aion_core.errors import (
     ActivityError,
@@ -27,6 +28,7 @@ from aion_core.errors import (
     SequenceConflictError,
     StoreError,
     StoreUnavailableError,
+    TransportError,
     UnknownQuery,
     UnknownURLSchemeError,
     WorkflowAlreadyStartedError,
@@ -41,6 +43,7 @@ from aion_core.plugins import Plugins, load_plugins
 from aion_core.recorder import Recorder, StoreRecorder
 from aion_core.retry import RetryPolicy
 from aion_core.store import EventStore, MemoryEventStore, WorkflowFilter, WorkflowRecord
+from aion_core.worker import Worker
 
 __all__ = [
     "HISTORY_FORMAT_VERSION",
@@ -48,6 +51,7 @@ __all__ = [
     "AionError",
     "ApplicationError",
     "ChildWorkflowError",
+    "Client",
     "ConfigurationError",
     "CorruptHistoryError",
     "Engine",
@@ -71,8 +75,10 @@ __all__ = [
     "StoreError",
     "StoreRecorder",
     "StoreUnavailableError",
+    "TransportError",
     "UnknownQuery",
     "UnknownURLSchemeError",
+    "Worker",
     "WorkflowAlreadyStartedError",
     "WorkflowClosedError",
     "WorkflowFailureError",

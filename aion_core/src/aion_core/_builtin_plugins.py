@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aion_core.hookspecs import hookimpl
+from aion_core.inproc import InProcessTransportPlugin
 from aion_core.recorder import Recorder
 from aion_core.store.memory import MemoryEventStore
 from aion_core.store.protocol import EventStore
@@ -29,6 +30,7 @@ class CoreRecorderPlugin:
 
 BUILTIN_PLUGINS: dict[str, object] = {
     "memory": MemoryStorePlugin(),
+    "inproc": InProcessTransportPlugin(),
     "core": CoreRecorderPlugin(),
 }
 """Built-in plugins by name; `AION_DISABLE_PLUGINS` can block them like any other."""

@@ -30,6 +30,7 @@ __all__ = [
     "StoreUnavailableError",
     "TimeoutError",
     "TimeoutKind",
+    "TransportError",
     "UnknownQuery",
     "UnknownURLSchemeError",
     "UpdateRejectedError",
@@ -80,6 +81,10 @@ class PayloadValidationError(AionError, ValueError):
 
 
 # --- stores and histories ----------------------------------------------------------------------
+
+
+class TransportError(AionError):
+    """The transport could not carry a message: not connected, or no engine answered in time."""
 
 
 class StoreError(AionError):

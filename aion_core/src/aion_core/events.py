@@ -41,6 +41,7 @@ __all__ = [
     "ChildWorkflowTimedOut",
     "Event",
     "EventBody",
+    "ExternalQueryAnswered",
     "ExternalSignalDelivered",
     "ExternalSignalFailed",
     "ExternalSignalSent",
@@ -254,10 +255,20 @@ class WorkflowSuspended(_Frozen):
 
 
 class WorkflowReopened(_Frozen):
-    """A failed or suspended run is revived (after a code fix) and replayed."""
+    """A failed, cancelled or suspended run is revived (after a code fix) and replayed.
+
+    Replay skips what the run did from `rewind_from` on (its close, the code's
+    commands after that point, a cancellation it honoured) and retries the
+    activities whose final failure lies there; the events stay in the history.
+    """
 
     type: Literal["WorkflowReopened"] = "WorkflowReopened"
     reason: str = ""
+    identity: str = ""
+    rewind_from: int | None = None
+    """The seq replay rewinds to (None: nothing is rewound, as for a suspended run)."""
+    rearmed_timers: dict[int, AwareDatetime] = Field(default_factory=dict)
+    """Timers still pending at the rewind point (timer id to fire time), armed again."""
 
 
 # --- activities --------------------------------------------------------------------------------
@@ -393,6 +404,21 @@ class ExternalSignalFailed(_Frozen):
     type: Literal["ExternalSignalFailed"] = "ExternalSignalFailed"
     signal_id: Ordinal
     failure: Failure
+
+
+class ExternalQueryAnswered(_Frozen):
+    """The answer (or the failure) of a query the workflow asked another workflow.
+
+    Recorded in the asking workflow only, so its replay gets the same answer;
+    the queried workflow records nothing.
+    """
+
+    type: Literal["ExternalQueryAnswered"] = "ExternalQueryAnswered"
+    query_id: Ordinal
+    target_workflow_id: str
+    query_name: str
+    answer: Payload | None = None
+    failure: Failure | None = None
 
 
 class UpdateAccepted(_Frozen):
@@ -609,6 +635,7 @@ EventBody: TypeAlias = Annotated[
     | ExternalSignalSent
     | ExternalSignalDelivered
     | ExternalSignalFailed
+    | ExternalQueryAnswered
     | UpdateAccepted
     | UpdateCompleted
     | ChildWorkflowStarted

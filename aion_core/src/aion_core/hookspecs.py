@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from aion_core.interceptors import ActivityInterceptor, WorkflowInterceptor
     from aion_core.recorder import Recorder
     from aion_core.store.protocol import EventStore
-    from aion_core.transport import EngineHandle, EngineRuntime, QueryService
+    from aion_core.transport import EngineHandle, EngineRuntime, QueryService, TransportClient
 
 __all__ = ["PROJECT_NAME", "CommandGroup", "hookimpl", "hookspec"]
 
@@ -108,6 +108,18 @@ def aion_query_service(url: str, engine: EngineRuntime) -> QueryService | None:
     Args:
         url: The transport URL, as given to `aion_engine_handle`.
         engine: The engine whose workflows the service answers for.
+    """
+
+
+@hookspec(firstresult=True)
+def aion_transport_client(url: str) -> TransportClient | None:
+    """Return the client side of transport `url` (for `Client` and `Worker`), if handled.
+
+    firstresult. Clients and activity workers have no store and own no workflows; they
+    reach engines through this object. It is returned unconnected.
+
+    Args:
+        url: The transport URL, as given to `aion_engine_handle`.
     """
 
 

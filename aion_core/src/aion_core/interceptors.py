@@ -8,9 +8,17 @@ Interceptors come from the `aion_activity_interceptors` and
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from aion_core.activity import ActivityContext, current_context
+
+if TYPE_CHECKING:
+    from aion_core.definitions import ActivityDefinition
 
 __all__ = [
     "ActivityCall",
@@ -18,6 +26,7 @@ __all__ = [
     "WorkflowCall",
     "WorkflowInterceptor",
     "chain_calls",
+    "invoke_activity",
 ]
 
 _C = TypeVar("_C")
@@ -99,3 +108,32 @@ def _link(
         return await interceptor(current, proceed)
 
     return call
+
+
+async def invoke_activity(
+    definition: ActivityDefinition,
+    context: ActivityContext,
+    call: ActivityCall,
+    *,
+    interceptors: Sequence[ActivityInterceptor],
+    threads: Executor,
+) -> Any:
+    """Run one attempt of an activity through `interceptors`, in `context`.
+
+    Async activities run on the caller's loop; sync ones in `threads`, with
+    the context variables (the activity context) copied in.
+    """
+
+    async def proceed(final: ActivityCall) -> Any:
+        if definition.is_async:
+            return await definition.fn(*final.args)
+        loop = asyncio.get_running_loop()
+        copied = contextvars.copy_context()
+        return await loop.run_in_executor(threads, copied.run, definition.fn, *final.args)
+
+    chain = chain_calls([i.execute_activity for i in interceptors], proceed)
+    token = current_context.set(context)
+    try:
+        return await chain(call)
+    finally:
+        current_context.reset(token)

@@ -32,7 +32,7 @@ from aion_core.events import Event
 from aion_core.interceptors import ActivityInterceptor, WorkflowInterceptor
 from aion_core.recorder import Recorder
 from aion_core.store.protocol import EventStore
-from aion_core.transport import EngineHandle, EngineRuntime, QueryService
+from aion_core.transport import EngineHandle, EngineRuntime, QueryService, TransportClient
 from aion_core.urls import redact_url, url_scheme
 
 __all__ = [
@@ -248,6 +248,21 @@ class Plugins:
                 "query service", redact_url(url), self._implementers("aion_query_service")
             )
         return service
+
+    def transport_client(self, url: str) -> TransportClient:
+        """The client side of transport `url` (for clients and workers), unconnected.
+
+        Raises:
+            ConfigurationError: `url` is not a URL.
+            UnknownURLSchemeError: No installed plugin handles its scheme.
+        """
+        url_scheme(url, kind="transport")
+        client: TransportClient | None = self._hook.aion_transport_client(url=url)
+        if client is None:
+            raise UnknownURLSchemeError(
+                "transport", redact_url(url), self._implementers("aion_transport_client")
+            )
+        return client
 
     def wrap_recorder(self, recorder: Recorder) -> Recorder:
         """`recorder` wrapped by every plugin that wraps recorders."""

@@ -46,12 +46,14 @@ __all__ = [
     "now",
     "patched",
     "query",
+    "query_workflow",
     "random",
     "register_query",
     "register_signal",
     "register_update",
     "run",
     "signal",
+    "signal_external",
     "sleep",
     "start_child_workflow",
     "update",
@@ -510,3 +512,34 @@ async def signal_external(workflow_id: str, signal: object, *args: Any) -> None:
         param_types = handler_definition("signal", name, signal, skip_self=True).param_types  # type: ignore[arg-type]
     payloads = to_payloads(args, param_types, f"signal {name!r}")
     await instance.send_signal(workflow_id, name, payloads)
+
+
+def query_workflow(workflow_id: str, query: object, *args: Any) -> Awaitable[Any]:
+    """Ask another workflow a query; its answer is recorded here, so replay gets the same one.
+
+    Nothing is recorded in the queried workflow. Use it as ``await workflow.query_workflow(...)``;
+    the call itself is refused inside a query handler.
+
+    Args:
+        workflow_id: The workflow to ask.
+        query: A ``@workflow.query`` method of that workflow, or the query's name
+            (the answer is then plain JSON).
+        *args: The query's arguments.
+
+    Raises:
+        QueryRefused: Called while answering a query.
+        ApplicationError: The query failed; its type names why (``WorkflowNotFoundError``,
+            ``UnknownQuery``, ``QueryHandlerFailed``, ``QueryTimeout``, ...).
+    """
+    instance = _instance()
+    if isinstance(query, str):
+        name, param_types, return_type = query, None, Any
+    else:
+        mark = getattr(query, HANDLER_MARK, None)
+        if mark is None or mark[0] != "query":
+            raise ConfigurationError(f"{query!r} is not a @workflow.query handler")
+        name = mark[1]
+        found = handler_definition("query", name, query, skip_self=True)  # type: ignore[arg-type]
+        param_types, return_type = found.param_types, found.return_type
+    payloads = to_payloads(args, param_types, f"query {name!r}")
+    return instance.queries_out.ask(workflow_id, name, payloads, return_type)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import logging
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -21,9 +20,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from aion_core.activity import ActivityContext, ActivityInfo, current_context
+from aion_core.activity import ActivityContext, ActivityInfo
 from aion_core.converter import from_payloads, to_payload
 from aion_core.definitions import ActivityDefinition
+from aion_core.engine.remote_attempts import RemoteAttempt, RemoteAttempts
 from aion_core.engine.waiting import first_of, record_until_durable
 from aion_core.errors import (
     AionError,
@@ -44,7 +44,8 @@ from aion_core.events import (
     Payload,
 )
 from aion_core.failures import failure_from_exception
-from aion_core.interceptors import ActivityCall, ActivityInterceptor, chain_calls
+from aion_core.interceptors import ActivityCall, ActivityInterceptor, invoke_activity
+from aion_core.tasks import ActivityTask, AttemptReport
 
 if TYPE_CHECKING:
     from aion_core.engine.engine import Engine
@@ -65,12 +66,18 @@ class _Running:
 
     scheduled: ActivityScheduled
     scheduled_at: datetime
+    first_attempt: int = 1
+    """The first attempt the retry policy counts from (a reopen grants a fresh budget)."""
     task: asyncio.Task[None] | None = None
     context: ActivityContext | None = None
     cancel_requested: asyncio.Event = field(default_factory=asyncio.Event)
     heartbeat: asyncio.Event = field(default_factory=asyncio.Event)
     last_heartbeat_at: datetime | None = None
     last_heartbeat_details: tuple[Any, ...] = ()
+    remote: RemoteAttempt | None = None
+    """The attempt in the hands of a worker, when the activity runs elsewhere."""
+    handed_over: bool = False
+    """Another engine owns the workflow now (or this one stops): leave workers alone."""
 
 
 class ActivityExecutor:
@@ -100,6 +107,7 @@ class ActivityExecutor:
         self._interceptors = interceptors
         self._running: dict[ActivityKey, _Running] = {}
         self.attempts_in_progress = 0
+        self.remote = RemoteAttempts(engine)
 
     @property
     def idle(self) -> bool:
@@ -124,6 +132,7 @@ class ActivityExecutor:
         start_at: datetime | None = None,
         heartbeat_details: tuple[Payload, ...] = (),
         cancel_requested: bool = False,
+        first_attempt: int = 1,
     ) -> None:
         """Drive an activity from `attempt` on (`started`: its start is recorded already).
 
@@ -133,7 +142,7 @@ class ActivityExecutor:
         key = (workflow_id, run_id, scheduled.activity_id)
         if key in self._running:
             return
-        running = _Running(scheduled, scheduled_at)
+        running = _Running(scheduled, scheduled_at, first_attempt)
         if cancel_requested:
             running.cancel_requested.set()
         self._running[key] = running
@@ -153,6 +162,17 @@ class ActivityExecutor:
             self.launch(
                 workflow_id, run_id, state.scheduled, state.scheduled_at,
                 attempt=state.attempt + 1, started=False, cancel_requested=True,
+                first_attempt=state.first_attempt,
+            )  # fmt: skip
+            return
+        if state.running and self._runs_elsewhere(state.scheduled):
+            # A worker may still be running it (or have reported): hand out the same
+            # attempt again; the transport de-duplicates it by task id.
+            self.launch(
+                workflow_id, run_id, state.scheduled, state.scheduled_at,
+                attempt=state.attempt, started=True,
+                heartbeat_details=state.last_heartbeat_details,
+                first_attempt=state.first_attempt,
             )  # fmt: skip
             return
         if state.running:
@@ -170,8 +190,11 @@ class ActivityExecutor:
                 failure,
                 now,
                 state.last_heartbeat_details,
+                state.first_attempt,
             )
-            self._running[key] = running = _Running(state.scheduled, state.scheduled_at)
+            self._running[key] = running = _Running(
+                state.scheduled, state.scheduled_at, state.first_attempt
+            )
             running.task = asyncio.create_task(
                 self._record_outcome_then_continue(key, running, state.attempt, outcome)
             )
@@ -185,6 +208,7 @@ class ActivityExecutor:
             started=False,
             start_at=state.retry_at,
             heartbeat_details=state.last_heartbeat_details,
+            first_attempt=state.first_attempt,
         )
 
     # --- stopping ------------------------------------------------------------------------------
@@ -196,6 +220,30 @@ class ActivityExecutor:
             running.cancel_requested.set()
             if running.context is not None:
                 running.context.cancel()
+
+    def abandon_workflow(self, workflow_id: str) -> None:
+        """Another engine owns the workflow now: stop driving its activities, record nothing.
+
+        Workers running its attempts carry on; the new owner takes their reports.
+        """
+        for key in [k for k in self._running if k[0] == workflow_id]:
+            running = self._running.pop(key)
+            running.handed_over = True
+            if running.context is not None:
+                running.context.cancel()
+            if running.task is not None:
+                running.task.cancel()
+        self.remote.forget_workflow(workflow_id)
+
+    async def reported(self, report: AttemptReport) -> bool:
+        """A worker's report on an attempt (see `EngineRuntime.attempt_reported`)."""
+        return await self.remote.reported(report)
+
+    def _runs_elsewhere(self, scheduled: ActivityScheduled) -> bool:
+        """Whether workers run this activity (it is not registered here and they can)."""
+        return scheduled.activity_type not in self.definitions and (
+            self.engine.handle.serves_task_queue(scheduled.task_queue)
+        )
 
     def abandon_run(self, workflow_id: str, run_id: str) -> None:
         """The run closed: stop its activities and record nothing more for them."""
@@ -210,6 +258,7 @@ class ActivityExecutor:
         """Stop every activity (engine shutdown); they resume on the next start."""
         tasks = [r.task for r in self._running.values() if r.task is not None]
         for running in self._running.values():
+            running.handed_over = True  # attempts with workers resume after the next start
             if running.context is not None:
                 running.context.cancel()
         for task in tasks:
@@ -248,6 +297,7 @@ class ActivityExecutor:
                 outcome = await self._attempt(key, running, attempt, heartbeat_details)
                 retry_at = getattr(outcome, "retry_at", None)
                 await self._record(key, "record" if retry_at is not None else "input", outcome)
+                self._settle_remote(running)
                 if retry_at is None:
                     return
                 attempt, started, start_at = attempt + 1, False, retry_at
@@ -255,8 +305,14 @@ class ActivityExecutor:
         except _Stop:
             pass
         finally:
+            self._settle_remote(running)
             if self._running.get(key) is running:
                 del self._running[key]
+
+    def _settle_remote(self, running: _Running) -> None:
+        if running.remote is not None:
+            self.remote.settle(running.remote)
+            running.remote = None
 
     async def _wait_for_retry(self, moment: datetime, running: _Running) -> None:
         """Sleep until the next attempt is due, unless the workflow cancels first."""
@@ -276,6 +332,7 @@ class ActivityExecutor:
                 key[0], key[1], running.scheduled, running.scheduled_at,
                 attempt=attempt + 1, started=False, start_at=outcome.retry_at,
                 heartbeat_details=outcome.last_heartbeat_details,
+                first_attempt=running.first_attempt,
             )  # fmt: skip
 
     async def _record(
@@ -308,6 +365,8 @@ class ActivityExecutor:
     ) -> ActivityCompleted | ActivityFailed | ActivityTimedOut | ActivityCancelled:
         scheduled = running.scheduled
         clock = self.engine.clock
+        if self._runs_elsewhere(scheduled):
+            return await self._remote_attempt(key, running, attempt, heartbeat_details)
         async with self._slots:
             started_at = clock.now()
             definition = self.definitions.get(scheduled.activity_type)
@@ -324,6 +383,7 @@ class ActivityExecutor:
                     failure_from_exception(error),
                     clock.now(),
                     heartbeat_details,
+                    running.first_attempt,
                 )
             try:
                 args = from_payloads(
@@ -339,6 +399,7 @@ class ActivityExecutor:
                     failure,
                     clock.now(),
                     heartbeat_details,
+                    running.first_attempt,
                 )
             info = ActivityInfo(
                 activity_id=scheduled.activity_id,
@@ -383,22 +444,58 @@ class ActivityExecutor:
                 running.context = None
             return self._outcome(scheduled, running, attempt, work, outcome)
 
+    async def _remote_attempt(
+        self,
+        key: ActivityKey,
+        running: _Running,
+        attempt: int,
+        heartbeat_details: tuple[Payload, ...],
+    ) -> ActivityCompleted | ActivityFailed | ActivityTimedOut | ActivityCancelled:
+        """Hand the attempt to a worker and supervise it from here (timeouts, cancellation)."""
+        scheduled = running.scheduled
+        task = ActivityTask(
+            workflow_id=key[0], run_id=key[1], activity_id=key[2], attempt=attempt,
+            activity_type=scheduled.activity_type, task_queue=scheduled.task_queue,
+            input=scheduled.input, heartbeat_details=heartbeat_details,
+            scheduled_at=running.scheduled_at,
+            start_to_close_timeout=scheduled.start_to_close_timeout,
+            heartbeat_timeout=scheduled.heartbeat_timeout,
+        )  # fmt: skip
+        remote = running.remote = self.remote.open(task)
+        started_at = self.engine.clock.now()
+        running.last_heartbeat_at = started_at
+        running.last_heartbeat_details = _details_or_nothing(heartbeat_details)
+        running.heartbeat.clear()
+        helpers = [
+            asyncio.create_task(self.remote.dispatch(remote)),
+            asyncio.create_task(self._take_heartbeats(remote, running)),
+        ]
+        try:
+            how = await self._supervise(remote.outcome, running, started_at)
+        except asyncio.CancelledError:
+            if not running.handed_over:
+                self.remote.cancel(remote)  # the run closed: the worker may stop
+            raise
+        finally:
+            for helper in helpers:
+                helper.cancel()
+        if how != "done":
+            self.remote.cancel(remote)
+        return self._outcome(scheduled, running, attempt, remote.outcome, how)
+
+    async def _take_heartbeats(self, remote: RemoteAttempt, running: _Running) -> None:
+        while True:
+            report = await remote.heartbeats.get()
+            running.last_heartbeat_at = self.engine.clock.now()
+            running.last_heartbeat_details = _details_or_nothing(report.heartbeat_details)
+            running.heartbeat.set()
+
     async def _invoke(
         self, definition: ActivityDefinition, context: ActivityContext, call: ActivityCall
     ) -> Any:
-        async def proceed(final: ActivityCall) -> Any:
-            if definition.is_async:
-                return await definition.fn(*final.args)
-            loop = asyncio.get_running_loop()
-            ctx = contextvars.copy_context()
-            return await loop.run_in_executor(self._threads, ctx.run, definition.fn, *final.args)
-
-        chain = chain_calls([i.execute_activity for i in self._interceptors], proceed)
-        token = current_context.set(context)
-        try:
-            return await chain(call)
-        finally:
-            current_context.reset(token)
+        return await invoke_activity(
+            definition, context, call, interceptors=self._interceptors, threads=self._threads
+        )
 
     async def _supervise(
         self, work: asyncio.Future[Any], running: _Running, started_at: datetime
@@ -463,11 +560,12 @@ class ActivityExecutor:
             return ActivityCancelled(activity_id=scheduled.activity_id, attempt=attempt)
         if how != "done":
             kind: TimeoutKind = how  # type: ignore[assignment]
+            in_budget = attempt - running.first_attempt + 1
             retry_at = (
                 None
                 if kind == "schedule_to_close"
                 else self._retry_at(
-                    scheduled, running.scheduled_at, attempt, "TimeoutError", False, now
+                    scheduled, running.scheduled_at, in_budget, "TimeoutError", False, now
                 )
             )
             return ActivityTimedOut(
@@ -475,6 +573,17 @@ class ActivityExecutor:
                 retry_at=retry_at, last_heartbeat_details=details,
             )  # fmt: skip
         error = work.exception() if not work.cancelled() else asyncio.CancelledError()
+        if error is None and isinstance(work.result(), AttemptReport):
+            report: AttemptReport = work.result()
+            if report.kind == "completed" and report.result is not None:
+                return ActivityCompleted(
+                    activity_id=scheduled.activity_id, attempt=attempt, result=report.result
+                )
+            failure = report.failure or Failure(message="the worker reported no outcome")
+            return self._failed_attempt(
+                scheduled, running.scheduled_at, attempt, failure, now, details,
+                running.first_attempt,
+            )  # fmt: skip
         if error is None:
             definition = self.definitions[scheduled.activity_type]
             try:
@@ -482,14 +591,16 @@ class ActivityExecutor:
             except AionError as invalid:
                 failure = failure_from_exception(invalid).model_copy(update={"non_retryable": True})
                 return self._failed_attempt(
-                    scheduled, running.scheduled_at, attempt, failure, now, details
-                )
+                    scheduled, running.scheduled_at, attempt, failure, now, details,
+                    running.first_attempt,
+                )  # fmt: skip
             return ActivityCompleted(
                 activity_id=scheduled.activity_id, attempt=attempt, result=result
             )
         return self._failed_attempt(
-            scheduled, running.scheduled_at, attempt, failure_from_exception(error), now, details
-        )
+            scheduled, running.scheduled_at, attempt, failure_from_exception(error), now, details,
+            running.first_attempt,
+        )  # fmt: skip
 
     def _heartbeat_payloads(self, running: _Running) -> tuple[Payload, ...]:
         try:
@@ -505,10 +616,13 @@ class ActivityExecutor:
         failure: Failure,
         now: datetime,
         details: tuple[Payload, ...],
+        first_attempt: int = 1,
     ) -> ActivityFailed:
+        # The policy counts the attempts of the current budget (a reopen starts a new one).
         retry_at = self._retry_at(
-            scheduled, scheduled_at, attempt, failure.type, failure.non_retryable, now
-        )
+            scheduled, scheduled_at, attempt - first_attempt + 1, failure.type,
+            failure.non_retryable, now,
+        )  # fmt: skip
         return ActivityFailed(
             activity_id=scheduled.activity_id, attempt=attempt, failure=failure,
             retry_at=retry_at, last_heartbeat_details=details,
@@ -533,6 +647,13 @@ class ActivityExecutor:
         if limit is not None and retry_at >= scheduled_at + limit:
             return None  # the next attempt could not finish in time
         return retry_at
+
+
+def _details_or_nothing(payloads: tuple[Payload, ...]) -> tuple[Any, ...]:
+    try:
+        return tuple(from_payloads(payloads, None, "heartbeat details"))
+    except AionError:
+        return ()
 
 
 class _Stop(Exception):

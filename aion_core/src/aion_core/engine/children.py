@@ -15,6 +15,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from aion_core.calls import StartCall
 from aion_core.engine.waiting import BackgroundTasks, record_until_durable
 from aion_core.errors import (
     AionError,
@@ -123,8 +124,6 @@ class ChildCoordinator:
     async def _start_child(
         self, parent_id: str, parent_run: str, child: ChildWorkflowStarted
     ) -> None:
-        from aion_core.engine.runner import StartRequest
-
         engine = self.engine
         try:
             definition = engine.workflow_definition(child.workflow_type)
@@ -138,8 +137,8 @@ class ChildCoordinator:
                 ),
                 parent_close_policy=child.parent_close_policy,
             )
-            request = StartRequest(definition, child.run_id, "fail", "allow")
-            await engine.runner(child.workflow_id).submit("start", body, start=request)
+            call = StartCall(workflow_id=child.workflow_id, started=body, run_id=child.run_id)
+            await engine.route(call)
         except (WorkflowAlreadyStartedError, AionError) as refusal:
             if not isinstance(refusal, StoreError):
                 failed = ChildWorkflowStartFailed(
@@ -197,7 +196,7 @@ class ChildCoordinator:
     async def _deliver(self, parent_id: str, parent_run: str, outcome: EventBody) -> None:
         try:
             await record_until_durable(
-                lambda: self.engine.runner(parent_id).submit("input", outcome, run_id=parent_run),
+                lambda: self.engine.submit(parent_id, "input", outcome, run_id=parent_run),
                 what=f"{outcome.type} in {parent_id}",
             )
         except (WorkflowClosedError, WorkflowNotFoundError):
@@ -225,12 +224,12 @@ class ChildCoordinator:
             try:
                 if child.parent_close_policy == "terminate":
                     # No run id: a child that continued as new follows too.
-                    await self.engine.runner(child.workflow_id).submit(
-                        "close", WorkflowTerminated(reason=reason)
+                    await self.engine.submit(
+                        child.workflow_id, "close", WorkflowTerminated(reason=reason)
                     )
                 elif child.parent_close_policy == "request_cancel":
-                    await self.engine.runner(child.workflow_id).submit(
-                        "input", WorkflowCancelRequested(reason=reason)
+                    await self.engine.submit(
+                        child.workflow_id, "input", WorkflowCancelRequested(reason=reason)
                     )
             except AionError as error:
                 log.info(

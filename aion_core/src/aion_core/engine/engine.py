@@ -13,14 +13,12 @@ import collections
 import logging
 import os
 import socket
-import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Literal, Self, TypeVar
 
 from aion_core.codec import PayloadCodecChain
-from aion_core.converter import from_payload, to_payloads
 from aion_core.definitions import (
     ActivityDefinition,
     WorkflowDefinition,
@@ -30,8 +28,9 @@ from aion_core.definitions import (
 from aion_core.engine.activities import ActivityExecutor
 from aion_core.engine.children import ChildCoordinator
 from aion_core.engine.clock import Clock, SystemClock
-from aion_core.engine.messages import WorkflowMessages
-from aion_core.engine.runner import StartRequest, WorkflowRunner
+from aion_core.engine.queries_out import QueryAsker
+from aion_core.engine.runner import WorkflowRunner
+from aion_core.engine.serving import CallServing
 from aion_core.engine.signals_out import SignalCourier
 from aion_core.engine.supervision import OnExhausted, Supervisor
 from aion_core.engine.timers import TimerService
@@ -40,34 +39,27 @@ from aion_core.errors import (
     ConfigurationError,
     UnknownURLSchemeError,
     WorkflowClosedError,
-    WorkflowFailureError,
-    WorkflowNotFoundError,
 )
 from aion_core.events import (
     ActivityCancelRequested,
     ActivityScheduled,
     Event,
-    SearchAttributeValue,
-    SignalReceived,
     TimerStarted,
     UpdateCompleted,
-    WorkflowCompleted,
     WorkflowContinuedAsNew,
-    WorkflowFailed,
-    WorkflowStarted,
+    WorkflowReopened,
     WorkflowStatus,
     WorkflowTimedOut,
-    status_after,
 )
-from aion_core.failures import exception_from_failure
 from aion_core.group_commit import GroupCommitter
-from aion_core.handle import WorkflowHandle
 from aion_core.plugins import Plugins, load_plugins
 from aion_core.schedules import client as schedules
 from aion_core.schedules.spec import CatchupPolicy, OverlapPolicy, ScheduleDescription
 from aion_core.schedules.workflow import ScheduleWorkflow, schedule_activities
 from aion_core.store.protocol import EventStore
-from aion_core.store.records import WorkflowFilter, WorkflowRecord
+from aion_core.store.records import WorkflowRecord
+from aion_core.tasks import AttemptReport
+from aion_core.transport import Ownership, TransportClient
 
 __all__ = ["DEFAULT_SQLITE_URL", "Engine", "default_store_url"]
 
@@ -88,7 +80,7 @@ def default_store_url(plugins: Plugins) -> str:
     return DEFAULT_SQLITE_URL
 
 
-class Engine(WorkflowMessages):
+class Engine(CallServing):
     """Runs workflows and their activities durably, in this process.
 
     Use it as an async context manager::
@@ -103,6 +95,8 @@ class Engine(WorkflowMessages):
             aion-store-sql is installed, else ``memory://``.
         workflows: Workflow classes or functions (``@workflow.defn``) this engine runs.
         activities: Activity functions (``@activity.defn``) this engine executes.
+        transport: Where engines, workers and clients meet: ``inproc://`` (default: this
+            process only) or a plugin's URL such as ``nats://host:4222``.
         namespace: Keeps engines sharing a transport apart.
         plugins: The loaded plugins (default: `load_plugins()`).
         clock: Source of time (tests pass a skipping clock).
@@ -122,6 +116,7 @@ class Engine(WorkflowMessages):
         *,
         workflows: Iterable[object] = (),
         activities: Iterable[object] = (),
+        transport: str = "inproc://",
         namespace: str = "default",
         plugins: Plugins | None = None,
         clock: Clock | None = None,
@@ -169,6 +164,7 @@ class Engine(WorkflowMessages):
         self.timers = TimerService(self)
         self.children = ChildCoordinator(self)
         self.signals_out = SignalCourier(self)
+        self.queries_out = QueryAsker(self)
         self._runners: collections.OrderedDict[str, WorkflowRunner] = collections.OrderedDict()
         self._close_waiters: dict[str, list[asyncio.Future[Event]]] = {}
         self._update_waiters: dict[tuple[str, str], asyncio.Future[UpdateCompleted]] = {}
@@ -176,6 +172,12 @@ class Engine(WorkflowMessages):
         self.query_timeout = query_timeout
         self._timer_task: asyncio.Task[None] | None = None
         self._started = False
+        self._adopting = 0
+        self.call_timeout = 30.0
+        self._events_client: TransportClient | None = None
+        self.transport = transport
+        self.handle = self.plugins.engine_handle(transport, self)
+        self.query_service = self.plugins.query_service(transport, self)
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -198,19 +200,28 @@ class Engine(WorkflowMessages):
         await self.store.open()
         self._started = True
         self._timer_task = asyncio.create_task(self.timers.run(), name="aion-timers")
-        await self._recover()
+        try:
+            await self.query_service.start()
+            await self.handle.start()  # claims ownership: `adopt` recovers what is ours
+        except BaseException:
+            await self.close()
+            raise
 
     async def close(self) -> None:
         """Stop timers, activities and restarts, then close the store. Nothing recorded is lost."""
         if not self._started:
             return
         self._started = False
+        # Other nodes take over our workflows first; nothing new arrives after this.
+        await self.handle.close()
+        await self.query_service.close()
         if self._timer_task is not None:
             self._timer_task.cancel()
             await asyncio.gather(self._timer_task, return_exceptions=True)
         await self.supervisor.close()
         await self.children.close()
         await self.signals_out.close()
+        await self.queries_out.close()
         await self.activities.close()
         for deadline in self._deadlines.values():
             deadline.cancel()
@@ -221,16 +232,45 @@ class Engine(WorkflowMessages):
         await asyncio.gather(*(runner.stop() for runner in self._runners.values()))
         self._runners.clear()
         await self.committer.close()
+        if self._events_client is not None:
+            await self._events_client.close()
+            self._events_client = None
         for waiters in self._close_waiters.values():
             for waiter in waiters:
                 waiter.cancel()
         await self.store.close()
 
-    async def _recover(self) -> None:
-        after = ""
-        while page := await self.store.open_workflows(after_id=after, limit=500):
-            await asyncio.gather(*(self._recover_one(record) for record in page))
-            after = page[-1].workflow_id
+    async def adopt(self, owns: Ownership) -> None:
+        """Workflows for which `owns` holds are ours now: recover the open ones (transport)."""
+        self._adopting += 1
+        try:
+            after = ""
+            while page := await self.store.open_workflows(after_id=after, limit=500):
+                ours = [record for record in page if owns(record.workflow_id)]
+                await asyncio.gather(*(self._recover_one(record) for record in ours))
+                after = page[-1].workflow_id
+        finally:
+            self._adopting -= 1
+        self.timers.ownership_changed()
+
+    async def release(self, owns: Ownership) -> None:
+        """Workflows for which `owns` holds are another engine's now: drop them from memory."""
+        for workflow_id in [w for w in self._runners if owns(w)]:
+            runner = self._runners.pop(workflow_id)
+            await runner.stop()
+            self.activities.abandon_workflow(workflow_id)
+            for key in [k for k in self._deadlines if k[0] == workflow_id]:
+                self._deadlines.pop(key).cancel()
+        self.timers.ownership_changed()
+
+    @property
+    def adopting(self) -> bool:
+        """Whether workflows are being recovered after a change of ownership."""
+        return self._adopting > 0
+
+    async def attempt_reported(self, report: AttemptReport) -> bool:
+        """A worker's report on an activity attempt (see `EngineRuntime.attempt_reported`)."""
+        return await self.activities.reported(report)
 
     async def _recover_one(self, record: WorkflowRecord) -> None:
         if record.status is WorkflowStatus.SUSPENDED:
@@ -276,6 +316,7 @@ class Engine(WorkflowMessages):
             self._arm_deadline(runner)
             self.children.resume(runner)
             self.signals_out.resume(runner)
+            self.queries_out.resume(runner)
         excess = len(self._runners) - self.max_cached_workflows
         if excess <= 0:
             return
@@ -331,6 +372,7 @@ class Engine(WorkflowMessages):
         """Let effects of a durable step happen: dispatch, arm, cancel, notify."""
         workflow_id = runner.workflow_id
         recorded_at = events[0].recorded_at
+        self.handle.published(workflow_id, events)
         for run_id, scheduled in dispatch:
             self.activities.launch(
                 workflow_id, run_id, scheduled, recorded_at, attempt=1, started=True
@@ -341,6 +383,9 @@ class Engine(WorkflowMessages):
             self.signals_out.recorded(runner, event)
             if isinstance(body, TimerStarted):
                 self.timers.armed(body.fire_at)
+            elif isinstance(body, WorkflowReopened):
+                for fire_at in body.rearmed_timers.values():
+                    self.timers.armed(fire_at)
             elif isinstance(body, ActivityCancelRequested):
                 self.activities.cancel(workflow_id, event.run_id, body.activity_id)
             elif isinstance(body, UpdateCompleted):
@@ -421,139 +466,14 @@ class Engine(WorkflowMessages):
             )
         return registered
 
-    async def start_workflow(
-        self,
-        workflow: object,
-        *args: Any,
-        id: str | None = None,
-        task_queue: str | None = None,
-        id_conflict: IdConflictPolicy = "fail",
-        id_reuse: IdReusePolicy = "allow",
-        search_attributes: dict[str, SearchAttributeValue] | None = None,
-        start_signal: tuple[object, Sequence[Any]] | None = None,
-        execution_timeout: timedelta | None = None,
-    ) -> WorkflowHandle:
-        """Start a workflow; return once its start is durable.
-
-        Args:
-            workflow: The workflow (class, run method, function) or its type name.
-            *args: Its input, checked against the run method's type hints.
-            id: The workflow id; a random one when omitted.
-            task_queue: The task queue of the workflow (and default of its activities).
-            id_conflict: When a run with this id is open: ``"fail"``, ``"use_existing"``
-                (return its handle) or ``"terminate_existing"``.
-            id_reuse: When the id's last run is closed: ``"allow"``,
-                ``"allow_failed_only"`` or ``"reject"``.
-            search_attributes: Values to find the workflow by in listings.
-            start_signal: ``(signal, args)`` to deliver with the start (signal-with-start):
-                if a run with this id is open, it gets the signal and no new run starts.
-            execution_timeout: Longest time a run may stay open; then it is closed as
-                timed out (each run of a continue-as-new chain gets it afresh).
-
-        Raises:
-            PayloadValidationError: The input does not fit the workflow's signature
-                (nothing recorded).
-            WorkflowAlreadyStartedError: The id policies refuse a new run.
-        """
-        definition = self._definition_of(workflow)
-        started = WorkflowStarted(
-            workflow_type=definition.name,
-            input=to_payloads(args, definition.param_types, f"workflow {definition.name!r}"),
-            task_queue=task_queue or "default",
-            code_version=definition.code_version,
-            search_attributes=search_attributes or {},
-            execution_timeout=execution_timeout,
-        )
-        if execution_timeout is not None and execution_timeout <= timedelta(0):
-            raise ConfigurationError("execution_timeout must be positive")
-        workflow_id = id or str(uuid.uuid4())
-        if not workflow_id.strip():
-            raise ConfigurationError("a workflow id must not be empty")
-        signal = None
-        if start_signal is not None:
-            handler, signal_args = start_signal
-            name, types, _ = self._handler_types("signal", handler, definition.name)
-            signal = SignalReceived(
-                signal_name=name,
-                args=to_payloads(tuple(signal_args), types, f"signal {name!r}"),
-                sender=self.identity,
-            )
-        request = StartRequest(definition, str(uuid.uuid4()), id_conflict, id_reuse, signal)
-        run_id = await self.runner(workflow_id).submit("start", started, start=request)
-        return WorkflowHandle(self, workflow_id, run_id, definition.return_type)
-
-    async def execute_workflow(self, workflow: object, *args: Any, **options: Any) -> Any:
-        """Start a workflow and wait for its result (options as for `start_workflow`)."""
-        handle = await self.start_workflow(workflow, *args, **options)
-        return await handle.result()
-
-    def get_handle(self, workflow_id: str) -> WorkflowHandle:
-        """A handle to an existing workflow (its latest run)."""
-        return WorkflowHandle(self, workflow_id, None, None)
-
-    async def wait_closed(self, workflow_id: str) -> Event:
-        """The event that closed the workflow's last run (following continue-as-new).
-
-        Raises:
-            WorkflowNotFoundError: No such workflow.
-        """
-        waiter: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
-        self._close_waiters.setdefault(workflow_id, []).append(waiter)
-        record = await self.store.get_workflow(workflow_id)
-        if record is None:
-            waiter.cancel()
-            raise WorkflowNotFoundError(workflow_id)
-        if record.status.is_closed and record.status is not WorkflowStatus.CONTINUED_AS_NEW:
-            waiter.cancel()
-            [last] = await self.store.read_events(workflow_id, after_seq=record.last_seq - 1)
-            return last
-        return await waiter
-
-    async def result(self, workflow_id: str, return_type: Any = Any) -> Any:
-        """Wait for the workflow to close; its result, or `WorkflowFailureError`."""
-        closing = await self.wait_closed(workflow_id)
-        body = await self.codec.decode_payloads_in(closing.body)
-        if isinstance(body, WorkflowCompleted):
-            if return_type is None:
-                record = await self.store.get_workflow(workflow_id)
-                definition = self._workflows.get(record.workflow_type) if record else None
-                return_type = definition.return_type if definition else Any
-            return from_payload(body.result, return_type, what="workflow result")
-        closed_as = status_after(closing.body)
-        status = closed_as.value if closed_as is not None else closing.type
-        message = getattr(body, "reason", "") or getattr(body, "message", "") or status
-        error = WorkflowFailureError(workflow_id, status, message)
-        if isinstance(body, WorkflowFailed):
-            error = WorkflowFailureError(workflow_id, status, body.failure.message)
-            raise error from exception_from_failure(body.failure)
-        raise error
-
-    async def list_workflows(
-        self,
-        *,
-        status: WorkflowStatus | Iterable[WorkflowStatus] | None = None,
-        type: str | None = None,
-        search: dict[str, SearchAttributeValue] | None = None,
-        started_after: datetime | None = None,
-        started_before: datetime | None = None,
-        limit: int = 100,
-    ) -> list[WorkflowRecord]:
-        """Workflows matching every given filter, newest first."""
-        query = _filter(status, type, search, started_after, started_before, limit)
-        return await self.store.list_workflows(query)
-
-    async def count_workflows(
-        self,
-        *,
-        status: WorkflowStatus | Iterable[WorkflowStatus] | None = None,
-        type: str | None = None,
-        search: dict[str, SearchAttributeValue] | None = None,
-        started_after: datetime | None = None,
-        started_before: datetime | None = None,
-    ) -> int:
-        """How many workflows match every given filter."""
-        query = _filter(status, type, search, started_after, started_before, 1)
-        return await self.store.count_workflows(query)
+    async def events(self, workflow_id: str) -> AsyncIterator[Event]:
+        """The workflow's events as they become durable, from now on (through the transport)."""
+        if self._events_client is None:
+            client = self.plugins.transport_client(self.transport)
+            await client.connect()
+            self._events_client = client
+        async for event in self._events_client.events(workflow_id):
+            yield event
 
     # --- schedules (DESIGN 4.8; the logic lives in aion_core.schedules) -------------------------
 
@@ -564,6 +484,7 @@ class Engine(WorkflowMessages):
         *args: Any,
         cron: str | None = None,
         every: timedelta | None = None,
+        time_zone: str = "UTC",
         overlap: OverlapPolicy = "skip",
         catchup: CatchupPolicy = "latest",
         task_queue: str | None = None,
@@ -574,8 +495,16 @@ class Engine(WorkflowMessages):
             schedule_id: The schedule's id; runs it starts get ids ``<schedule_id>-<fire time>``.
             workflow: The workflow (class, run method, function) or its type name.
             *args: The input of every run, checked against the workflow's signature.
-            cron: A 5-field cron expression in UTC (exactly one of `cron` and `every`).
-            every: A fixed interval, counted from the Unix epoch (``hours=1`` fires on the hour).
+            cron: A 5-field cron expression, read as wall-clock time in `time_zone`
+                (exactly one of `cron` and `every`).
+            every: A fixed interval, counted from the Unix epoch (``hours=1`` fires on the
+                hour); absolute, so it takes no time zone.
+            time_zone: The IANA time zone of `cron` (``"Europe/Berlin"``), recorded with the
+                schedule. Across daylight saving changes each matching wall time fires
+                once: a repeated one (clocks fall back) at its first occurrence, a skipped
+                one (clocks spring forward) at the first instant after the gap, so a
+                daily job never misses a day. Zones other than UTC need the machine's time
+                zone database (or ``pip install tzdata``) on every engine that runs it.
             overlap: When the previous run is still open: ``"skip"`` this fire,
                 ``"buffer_one"`` (start it when the previous closes), ``"cancel_other"``
                 (cancel the previous, then start) or ``"allow_all"``.
@@ -584,13 +513,14 @@ class Engine(WorkflowMessages):
             task_queue: The task queue of the runs it starts.
 
         Raises:
-            ConfigurationError: Invalid cron, interval or policy, or an unregistered workflow.
+            ConfigurationError: Invalid cron, interval, time zone or policy, a time zone with
+                `every`, or an unregistered workflow.
             PayloadValidationError: `args` do not fit the workflow.
             ScheduleAlreadyExistsError: A schedule with this id exists.
         """
         return await schedules.create_schedule(
             self, schedule_id, self._definition_of(workflow), args, cron=cron, every=every,
-            overlap=overlap, catchup=catchup, task_queue=task_queue,
+            time_zone=time_zone, overlap=overlap, catchup=catchup, task_queue=task_queue,
         )  # fmt: skip
 
     def get_schedule(self, schedule_id: str) -> schedules.ScheduleHandle:
@@ -600,29 +530,6 @@ class Engine(WorkflowMessages):
     async def list_schedules(self) -> list[ScheduleDescription]:
         """Every schedule that is not deleted, described, by schedule id."""
         return await schedules.list_schedules(self)
-
-
-def _filter(
-    status: WorkflowStatus | Iterable[WorkflowStatus] | None,
-    workflow_type: str | None,
-    search: dict[str, SearchAttributeValue] | None,
-    started_after: datetime | None,
-    started_before: datetime | None,
-    limit: int,
-) -> WorkflowFilter:
-    statuses = (
-        None
-        if status is None
-        else frozenset({status} if isinstance(status, WorkflowStatus) else status)
-    )
-    return WorkflowFilter(
-        statuses=statuses,
-        workflow_type=workflow_type,
-        started_after=started_after,
-        started_before=started_before,
-        search_attributes=search or {},
-        limit=limit,
-    )
 
 
 _CLOSES_RUN = frozenset(

@@ -36,12 +36,15 @@ from aion_core.errors import (
 from aion_core.events import (
     ActivityScheduled,
     ActivityStarted,
+    Event,
     EventBody,
     Payload,
     SignalReceived,
+    TimerFired,
     UpdateAccepted,
     WorkflowContinuedAsNew,
     WorkflowPaused,
+    WorkflowReopened,
     WorkflowResumed,
     WorkflowStarted,
     WorkflowStatus,
@@ -52,6 +55,7 @@ from aion_core.history import check_contiguous
 from aion_core.recorder import NewEvent, Recorder, StoreRecorder, step_time
 from aion_core.runtime.commands import command_key, is_input
 from aion_core.runtime.instance import WorkflowInstance
+from aion_core.runtime.rewind import effective_history, pending_timers, rewind_point
 
 if TYPE_CHECKING:
     from aion_core.definitions import WorkflowDefinition
@@ -61,7 +65,7 @@ __all__ = ["Arrival", "StartRequest", "WorkflowRunner"]
 
 log = logging.getLogger("aion.engine")
 
-ArrivalKind = Literal["start", "input", "record", "close", "update", "query"]
+ArrivalKind = Literal["start", "input", "record", "close", "update", "query", "reopen"]
 _MAX_CONTINUES_PER_STEP = 100
 
 _REUSABLE_AFTER = {
@@ -297,6 +301,9 @@ class WorkflowRunner:
             return
         if step.status is None:
             raise WorkflowNotFoundError(self.workflow_id)
+        if arrival.kind == "reopen":
+            await self._take_reopen(arrival, step)
+            return
         if arrival.run_id is not None and arrival.run_id != step.run_id:
             raise WorkflowClosedError(self.workflow_id, "a newer run replaced it")
         if step.status.is_closed:
@@ -344,6 +351,33 @@ class WorkflowRunner:
             raise WorkflowPausedError(
                 f"workflow {self.workflow_id!r} is paused: no new activity attempts"
             )
+
+    async def _take_reopen(self, arrival: Arrival, step: _Step) -> None:
+        """Revive a failed, cancelled or suspended run; replay then rewinds it (runtime.rewind)."""
+        assert isinstance(arrival.body, WorkflowReopened)
+        status = step.status
+        if status not in _REOPENABLE:
+            state = status.value if status else "unknown"
+            raise WorkflowStateError(
+                f"workflow {self.workflow_id!r} is {state}; only a failed, cancelled or "
+                "suspended run can be reopened"
+            )
+        body = arrival.body
+        if status is not WorkflowStatus.SUSPENDED:
+            events = await self.engine.store.read_events(self.workflow_id)
+            run_events = _run_events(events, step.run_id)
+            rewind_from = rewind_point(run_events)
+            seen = effective_history(run_events)
+            # Timers started before the rewind point that never fired wait again.
+            fired = {e.body.timer_id for e in seen if isinstance(e.body, TimerFired)}
+            waiting = pending_timers([e for e in seen if e.seq < rewind_from])
+            rearmed = {k: v for k, v in waiting.items() if k not in fired}
+            body = body.model_copy(update={"rewind_from": rewind_from, "rearmed_timers": rearmed})
+        arrival.run_id = step.run_id
+        step.add(body)
+        if self.instance is not None:
+            self.instance.discard()
+        self.instance = None
 
     async def _take_update(self, arrival: Arrival, step: _Step) -> None:
         assert isinstance(arrival.body, UpdateAccepted)
@@ -533,14 +567,10 @@ class WorkflowRunner:
         definition = self.engine.workflow_definition(recorder.workflow.workflow_type)
         events = await self.engine.store.read_events(self.workflow_id)
         check_contiguous(events)
-        start = max(
-            index
-            for index, event in enumerate(events)
-            if isinstance(event.body, WorkflowStarted) and event.run_id == run_id
-        )
         decode = self.engine.codec.decode_payloads_in
         run_events = [
-            event.model_copy(update={"body": await decode(event.body)}) for event in events[start:]
+            event.model_copy(update={"body": await decode(event.body)})
+            for event in _run_events(events, run_id)
         ]
         instance = WorkflowInstance(
             definition,
@@ -584,6 +614,19 @@ class WorkflowRunner:
 _WAKE = WorkflowTerminated(reason="internal: wake the instance")
 _KEEPING_INPUTS = frozenset({WorkflowStatus.PAUSED, WorkflowStatus.SUSPENDED})
 """A sentinel arrival that only rebuilds the instance; never recorded."""
+
+
+_REOPENABLE = frozenset({WorkflowStatus.FAILED, WorkflowStatus.CANCELLED, WorkflowStatus.SUSPENDED})
+
+
+def _run_events(events: Sequence[Event], run_id: str) -> list[Event]:
+    """The events of `run_id`: from its `WorkflowStarted` to the end of the stream."""
+    start = max(
+        index
+        for index, event in enumerate(events)
+        if isinstance(event.body, WorkflowStarted) and event.run_id == run_id
+    )
+    return list(events[start:])
 
 
 def _is_engine_record(body: EventBody) -> bool:

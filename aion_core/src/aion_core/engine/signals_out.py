@@ -85,7 +85,7 @@ class SignalCourier:
     async def _submit(self, workflow_id: str, body: EventBody, run_id: str | None = None) -> None:
         try:
             await record_until_durable(
-                lambda: self.engine.runner(workflow_id).submit("input", body, run_id=run_id),
+                lambda: self.engine.submit(workflow_id, "input", body, run_id=run_id),
                 what=f"{body.type} in {workflow_id}",
             )
         except (WorkflowNotFoundError, WorkflowClosedError):

@@ -49,9 +49,16 @@ class TimerService:
         """Reads of the due timers begun so far."""
         self._settled: dict[TimerId, int] = {}
         """Timers fired or refused lately, with the number of reads begun by then."""
+        self._foreign: set[TimerId] = set()
+        """Due timers of workflows another engine owns: theirs to fire."""
 
     def armed(self, fire_at: datetime) -> None:
         """A timer was armed; wake up to reconsider the next moment to fire."""
+        self._changed.set()
+
+    def ownership_changed(self) -> None:
+        """This engine adopted or released workflows: look at every due timer again."""
+        self._foreign.clear()
         self._changed.set()
 
     async def run(self) -> None:
@@ -70,18 +77,24 @@ class TimerService:
         self._changed.clear()
         self._reads += 1
         read = self._reads
-        due = await self.engine.store.due_timers(self.engine.clock.now(), limit=_BATCH)
+        limit = _BATCH + len(self._foreign)
+        due = await self.engine.store.due_timers(self.engine.clock.now(), limit=limit)
         returned: set[TimerId] = set()
         for timer in due:
             key = (timer.workflow_id, timer.run_id, timer.timer_id)
             returned.add(key)
-            if key in self._firing or key in self._refused:
+            if key in self._firing or key in self._refused or key in self._foreign:
+                continue
+            if not self.engine.owns(timer.workflow_id):
+                self._foreign.add(key)
                 continue
             if self._settled.get(key, 0) >= read:
                 continue  # settled while this read was in flight: the row may be stale
             self._firing.add(key)
             self._tasks.spawn(self._fire(key, timer), name=f"aion-timer-{key[0]}")
-        self._forget_settled(read, returned, complete=len(due) < _BATCH)
+        self._forget_settled(read, returned, complete=len(due) < limit)
+        if len(due) < limit:
+            self._foreign &= returned  # the others fired meanwhile
 
     def _forget_settled(self, read: int, returned: set[TimerId], *, complete: bool) -> None:
         """Drop what a read begun after a timer settled shows to be gone from the store."""
@@ -92,19 +105,17 @@ class TimerService:
                     self._refused.discard(key)
 
     async def _next_moment(self) -> datetime | None:
-        if not self._refused and not self._firing:
+        skipped = self._firing | self._refused | self._foreign
+        if not skipped:
             return await self.engine.store.next_timer_at()
-        # Skip timers already being fired or refused, or the loop would spin on them.
-        skip = len(self._refused) + len(self._firing)
+        # Skip timers already being fired, refused or another engine's, or the loop
+        # would spin on them.
+        skip = len(skipped)
         upcoming = await self.engine.store.due_timers(
             datetime.max.replace(tzinfo=self.engine.clock.now().tzinfo), limit=skip + 1
         )
         for timer in upcoming:
-            if (
-                timer.workflow_id,
-                timer.run_id,
-                timer.timer_id,
-            ) not in self._firing | self._refused:
+            if (timer.workflow_id, timer.run_id, timer.timer_id) not in skipped:
                 return timer.fire_at
         return None
 

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from aion_core.errors import StoreError
+from aion_core.errors import StoreError, TransportError
 
 __all__ = ["BackgroundTasks", "first_of", "record_until_durable"]
 
@@ -65,14 +65,15 @@ async def record_until_durable(
 
     Store failures (and `retry_also`) are retried; any other error is raised.
     """
-    retried: tuple[type[BaseException], ...] = (StoreError, *retry_also)
+    # A store that is down, or an owner being replaced on another node, comes back.
+    retried: tuple[type[BaseException], ...] = (StoreError, TransportError, *retry_also)
     delay = 0.05
     while True:
         try:
             await submit()
             return
         except retried as error:
-            if isinstance(error, StoreError):
+            if isinstance(error, StoreError | TransportError):
                 log.warning("recording %s failed (%s); retrying", what, error)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)

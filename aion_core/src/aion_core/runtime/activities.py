@@ -51,6 +51,8 @@ class ActivityState:
     last_heartbeat_details: tuple[Payload, ...] = ()
     done: bool = False
     cancel_requested: bool = False
+    first_attempt: int = 1
+    """The first attempt of the current retry budget (a reopen starts a new one)."""
 
 
 @dataclass
@@ -101,6 +103,17 @@ class Activities:
         elif isinstance(body, ActivityFailed | ActivityTimedOut):
             state.running, state.retry_at = False, body.retry_at
             state.last_heartbeat_details = body.last_heartbeat_details
+
+    def reopened(self, at: datetime) -> None:
+        """The run was reopened at `at`: activities retried because of it get a fresh budget.
+
+        Those are the ones whose final failure the rewind turned into a retry due at `at`
+        (runtime.rewind); their deadlines and attempt limits count from the reopen.
+        """
+        for state in self._states.values():
+            if not state.done and not state.running and state.retry_at == at:
+                state.first_attempt = state.attempt + 1
+                state.scheduled_at = at
 
     def expects(self, outcome: ActivityOutcome) -> bool:
         """Whether the outcome is for an activity still pending."""

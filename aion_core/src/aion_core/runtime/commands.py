@@ -51,6 +51,7 @@ _INPUT_TYPES = frozenset(
         "ChildWorkflowTimedOut",
         "ExternalSignalDelivered",
         "ExternalSignalFailed",
+        "ExternalQueryAnswered",
         "UpdateAccepted",
     }
 )

@@ -43,6 +43,7 @@ from aion_core.events import (
     ActivityScheduled,
     Event,
     EventBody,
+    ExternalQueryAnswered,
     ExternalSignalDelivered,
     ExternalSignalFailed,
     ExternalSignalSent,
@@ -61,6 +62,7 @@ from aion_core.events import (
     WorkflowCompleted,
     WorkflowContinuedAsNew,
     WorkflowFailed,
+    WorkflowReopened,
     WorkflowStarted,
 )
 from aion_core.failures import DOMAIN_FAILURES, exception_from_failure, failure_from_exception
@@ -77,6 +79,8 @@ from aion_core.runtime.commands import (
 )
 from aion_core.runtime.handlers import Handlers
 from aion_core.runtime.loop import WorkflowEventLoop
+from aion_core.runtime.queries_out import QueriesOut
+from aion_core.runtime.rewind import effective_history
 
 __all__ = ["WorkflowInfo", "WorkflowInstance"]
 
@@ -154,10 +158,11 @@ class WorkflowInstance:
         self._patches: dict[str, bool] = {}
         self.handlers = Handlers(self)
         self.children = Children(self)
+        self.queries_out = QueriesOut(self)
         self._signals_out: dict[int, tuple[asyncio.Future[None], ExternalSignalSent]] = {}
         self.workflow_object: object | None = None
         self._main: asyncio.Task[None] | None = None
-        self._history = list(history)
+        self._history = effective_history(history)  # a reopened run skips what it rewound
         self._recorded_in_order: list[tuple[tuple[str, object], Event]] = []
         unnumbered: dict[str, int] = {}
         for event in self._history:
@@ -298,6 +303,8 @@ class WorkflowInstance:
         body = event.body
         if body.type in CLOSING_EVENT_TYPES:
             self.closed = True
+        elif isinstance(body, WorkflowReopened):
+            self.activity_states.reopened(event.recorded_at)
         else:
             self.activity_states.observe(body)
 
@@ -324,6 +331,8 @@ class WorkflowInstance:
             return self.children.expects(body)
         if isinstance(body, ExternalSignalDelivered | ExternalSignalFailed):
             return body.signal_id in self._signals_out
+        if isinstance(body, ExternalQueryAnswered):
+            return self.queries_out.expects(body)
         if isinstance(body, ACTIVITY_OUTCOMES):
             return self.activity_states.expects(body)
         return True
@@ -349,6 +358,8 @@ class WorkflowInstance:
             self.children.resolve(body)
         elif isinstance(body, ExternalSignalDelivered | ExternalSignalFailed):
             self._resolve_signal_out(body)
+        elif isinstance(body, ExternalQueryAnswered):
+            self.queries_out.resolve(body)
         elif isinstance(body, WorkflowCancelRequested):
             self.cancel_requested = True
             if self._main is not None and not self._main.done():

@@ -3,7 +3,8 @@
 A schedule is itself a durable workflow of type ``aion.schedule`` with id
 ``schedule:<schedule_id>``: it is recovered, replayed, listed and kept bounded
 (continue-as-new) like any workflow. Create one with `Engine.create_schedule`;
-steer it through its `ScheduleHandle`.
+steer it through its `ScheduleHandle`. A cron is read as wall-clock time in the
+schedule's time zone; `time_zones` states what happens across DST changes.
 """
 
 from aion_core.schedules.client import ScheduleHandle

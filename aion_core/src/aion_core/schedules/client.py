@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from aion_core.converter import to_payloads
-from aion_core.definitions import WorkflowDefinition
+from aion_core.definitions import WorkflowDefinition, workflow_definition
 from aion_core.errors import (
     ConfigurationError,
     WorkflowAlreadyStartedError,
@@ -30,6 +30,7 @@ from aion_core.schedules.spec import (
     build_spec,
     check_policies,
 )
+from aion_core.schedules.time_zones import DEFAULT_TIME_ZONE, load_time_zone
 from aion_core.schedules.workflow import (
     SCHEDULE_WORKFLOW_TYPE,
     ScheduleChange,
@@ -91,17 +92,86 @@ class ScheduleHandle:
         *,
         cron: str | None = None,
         every: timedelta | None = None,
+        time_zone: str | None = None,
         overlap: OverlapPolicy | None = None,
         catchup: CatchupPolicy | None = None,
+        workflow: object | None = None,
+        args: Sequence[Any] | None = None,
+        task_queue: str | None = None,
     ) -> None:
-        """Change the timing rule (one of `cron`, `every`) and/or policies from now on.
+        """Change what is given, for fires from now on; returns once recorded.
+
+        Every check happens before anything is recorded. Runs already started
+        keep their input; a fire that is buffered or due starts with the new one.
+
+        Args:
+            cron: A new cron expression; it keeps the schedule's time zone unless
+                `time_zone` is given.
+            every: A new interval instead (absolute, so the time zone becomes UTC).
+            time_zone: A new IANA time zone for the cron (see `Engine.create_schedule`).
+            overlap: A new overlap policy.
+            catchup: A new catch-up policy.
+            workflow: A new workflow to start (class, run method, function or type
+                name); needs `args` too (``args=()`` for none).
+            args: The input of the runs later fires start, as a sequence
+                (``args=("finance",)``), checked against the workflow's signature.
+            task_queue: The task queue of the runs later fires start.
 
         Raises:
-            ConfigurationError: An invalid rule or policy (nothing recorded).
+            ConfigurationError: An invalid rule, time zone or policy, a time zone for
+                an interval schedule, `workflow` without `args` or not registered, or
+                nothing to change.
+            PayloadValidationError: `args` do not fit the workflow.
+            ScheduleNotFoundError: No such schedule, or it was deleted.
         """
-        spec = None if cron is None and every is None else build_spec(cron, every)
+        spec = (
+            None
+            if cron is None and every is None
+            else build_spec(cron, every, time_zone or DEFAULT_TIME_ZONE)
+        )
+        if time_zone is not None:
+            load_time_zone(time_zone)
         check_policies(overlap, catchup)
-        await self._signal("update", ScheduleChange(spec=spec, overlap=overlap, catchup=catchup))
+        if workflow is not None and args is None:
+            raise ConfigurationError(
+                "update(workflow=...) needs args=... too (args=() for none): the input "
+                "of later runs is checked against the new workflow's signature"
+            )
+        if isinstance(args, str | bytes):
+            raise ConfigurationError(f"args= takes a sequence of arguments: args=({args!r},)")
+        given = (cron, every, time_zone, overlap, catchup, args, task_queue)
+        if all(value is None for value in given):
+            raise ConfigurationError(
+                "nothing to update: give cron=, every=, time_zone=, overlap=, catchup=, "
+                "args= (with workflow= to change it) or task_queue="
+            )
+        zone_only = spec is None and time_zone is not None
+        # What the schedule fires now comes from a query, which records nothing.
+        current = (
+            await self.describe() if zone_only or (args is not None and workflow is None) else None
+        )
+        if zone_only and current is not None and current.cron is None:
+            raise ConfigurationError(
+                f"schedule {self.schedule_id!r} fires every {current.every}; time_zone= "
+                "applies to cron schedules only (give cron=... with it)"
+            )
+        target: dict[str, Any] = {}
+        if args is not None:
+            if workflow is None:
+                assert current is not None
+                workflow = current.workflow_type
+            definition = _registered_definition(self._engine, workflow)
+            # The input travels with the workflow type it was checked against, so an
+            # update racing this one can never pair it with another workflow.
+            target = {
+                "workflow_type": definition.name,
+                "input": to_payloads(args, definition.param_types, f"workflow {definition.name!r}"),
+            }
+        change = ScheduleChange(
+            spec=spec, time_zone=time_zone, overlap=overlap, catchup=catchup,
+            task_queue=task_queue, **target,
+        )  # fmt: skip
+        await self._signal("update", change)
 
     async def delete(self) -> None:
         """End the schedule and wait until it has ended; runs it started keep running."""
@@ -115,6 +185,12 @@ class ScheduleHandle:
             raise ScheduleNotFoundError(self.schedule_id) from None
 
 
+def _registered_definition(engine: Engine, workflow: object) -> WorkflowDefinition:
+    """The registered definition of a workflow given as class, run method, function or name."""
+    name = workflow if isinstance(workflow, str) else workflow_definition(workflow).name
+    return engine.workflow_definition(name)
+
+
 async def create_schedule(
     engine: Engine,
     schedule_id: str,
@@ -123,6 +199,7 @@ async def create_schedule(
     *,
     cron: str | None,
     every: timedelta | None,
+    time_zone: str,
     overlap: OverlapPolicy,
     catchup: CatchupPolicy,
     task_queue: str | None,
@@ -130,7 +207,7 @@ async def create_schedule(
     """Check everything, then start the schedule's workflow (see `Engine.create_schedule`)."""
     if not schedule_id.strip():
         raise ConfigurationError("a schedule id must not be empty")
-    spec = build_spec(cron, every)
+    spec = build_spec(cron, every, time_zone)
     check_policies(overlap, catchup)
     action = ScheduleAction(
         workflow_type=definition.name,

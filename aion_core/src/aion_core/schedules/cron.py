@@ -1,4 +1,4 @@
-"""Five-field cron expressions (minute hour day-of-month month day-of-week), in UTC.
+"""Five-field cron expressions (minute hour day-of-month month day-of-week), in a time zone.
 
 Supported: ``*``, single values, lists (``1,15``), ranges (``1-5``), steps
 (``*/15``, ``10-40/10``, ``5/20`` meaning ``5-59/20``), month names
@@ -7,8 +7,12 @@ macros ``@yearly``, ``@annually``, ``@monthly``, ``@weekly``, ``@daily``,
 ``@midnight`` and ``@hourly``. As in Vixie cron, when both day fields are
 restricted a day matches if either does; otherwise both must.
 
-Fire times have whole minutes; UTC has no daylight saving, so no time is
-skipped or repeated.
+The fields are wall-clock time in the expression's time zone (UTC unless
+given); fire times are instants in UTC. Around daylight saving time changes
+each matching wall time fires once: a repeated one at its first occurrence, a
+skipped one at the first instant after the gap (see
+`aion_core.schedules.time_zones`). UTC has no daylight saving, so there no
+time is skipped or repeated.
 """
 
 from __future__ import annotations
@@ -16,9 +20,10 @@ from __future__ import annotations
 import bisect
 import calendar
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from aion_core.errors import ConfigurationError
+from aion_core.schedules.time_zones import DEFAULT_TIME_ZONE, fire_instant, load_time_zone
 
 __all__ = ["CronExpression"]
 
@@ -107,14 +112,16 @@ class CronExpression:
 
     Args:
         expression: Five fields or a macro such as ``@daily``.
+        time_zone: The IANA time zone its fields are read in (``"Europe/Berlin"``).
 
     Raises:
-        ConfigurationError: The expression is malformed or can never fire; the
-            message names the field and value at fault.
+        ConfigurationError: The expression is malformed or can never fire (the
+            message names the field and value at fault), or the time zone is unknown.
     """
 
-    def __init__(self, expression: str) -> None:
+    def __init__(self, expression: str, time_zone: str = DEFAULT_TIME_ZONE) -> None:
         self.expression = expression
+        self.time_zone = time_zone
         text = _MACROS.get(expression.strip().lower(), expression)
         parts = text.split()
         if len(parts) != 5:
@@ -141,9 +148,12 @@ class CronExpression:
                     expression,
                     f"never fires: no chosen month has day {min(self.days)}",
                 )
+        self._zone = load_time_zone(time_zone)
 
     def __repr__(self) -> str:
-        return f"CronExpression({self.expression!r})"
+        if self.time_zone == DEFAULT_TIME_ZONE:
+            return f"CronExpression({self.expression!r})"
+        return f"CronExpression({self.expression!r}, {self.time_zone!r})"
 
     def _day_matches(self, moment: datetime) -> bool:
         day = moment.day in self.days
@@ -158,12 +168,24 @@ class CronExpression:
         Raises:
             ConfigurationError: It never fires again (for example ``0 0 30 2 *``).
         """
-        current = moment.astimezone(UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)
+        wall = moment.astimezone(self._zone).replace(tzinfo=None)
+        # Wall times map to instants in order, but a repeated wall time maps to
+        # its first occurrence: after `moment` in the second occurrence of a
+        # repeated hour, the rest of that hour already fired and is passed over.
+        while True:
+            wall = self._next_wall_time(wall, moment)
+            fire_at = fire_instant(wall, self._zone)
+            if fire_at > moment:
+                return fire_at
+
+    def _next_wall_time(self, wall: datetime, moment: datetime) -> datetime:
+        """The first matching (naive) wall time strictly after `wall`."""
+        current = wall.replace(second=0, microsecond=0) + timedelta(minutes=1)
         last_year = current.year + _SEARCH_YEARS
         while current.year <= last_year:
             if current.month not in self.months:
                 year, month = divmod(current.year * 12 + current.month, 12)
-                current = datetime(year, month + 1, 1, tzinfo=UTC)
+                current = datetime(year, month + 1, 1)
                 continue
             if not self._day_matches(current):
                 current = current.replace(hour=0, minute=0) + timedelta(days=1)

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from aion_core.errors import AionError, ConfigurationError
 from aion_core.events import ScheduleAction, ScheduleSpec
 from aion_core.schedules.cron import CronExpression
+from aion_core.schedules.time_zones import DEFAULT_TIME_ZONE
 
 __all__ = [
     "LATE_FIRE_GRACE",
@@ -28,6 +29,7 @@ __all__ = [
     "ScheduleRun",
     "ScheduleState",
     "build_spec",
+    "changed_spec",
     "check_policies",
     "fire_times",
     "latest_fire_time",
@@ -84,20 +86,46 @@ class Interval:
 Rule = CronExpression | Interval
 
 
-def build_spec(cron: str | None, every: timedelta | None) -> ScheduleSpec:
-    """A checked timing rule: exactly one of `cron` and `every`.
+def build_spec(
+    cron: str | None, every: timedelta | None, time_zone: str = DEFAULT_TIME_ZONE
+) -> ScheduleSpec:
+    """A checked timing rule: exactly one of `cron` and `every`, and the time zone of a cron.
 
     Raises:
         ConfigurationError: Neither or both given, a malformed cron expression,
-            or an interval under one second.
+            an unknown time zone, an interval under one second, or an interval
+            with a time zone other than UTC (intervals are absolute).
     """
     if (cron is None) == (every is None):
         raise ConfigurationError("a schedule needs exactly one of cron=... and every=...")
     if cron is not None:
-        CronExpression(cron)
-    elif every is not None and every < timedelta(seconds=1):
-        raise ConfigurationError(f"every={every!r} is too short; a schedule fires at most every 1s")
-    return ScheduleSpec(cron=cron, every=every)
+        CronExpression(cron, time_zone)
+    elif every is not None:
+        if every < timedelta(seconds=1):
+            raise ConfigurationError(
+                f"every={every!r} is too short; a schedule fires at most every 1s"
+            )
+        if time_zone != DEFAULT_TIME_ZONE:
+            raise ConfigurationError(
+                f"time_zone={time_zone!r} applies to cron schedules only: every= intervals "
+                "are absolute (counted from the Unix epoch), so leave time_zone out"
+            )
+    return ScheduleSpec(cron=cron, every=every, timezone=time_zone)
+
+
+def changed_spec(
+    spec: ScheduleSpec, rule: ScheduleSpec | None, time_zone: str | None
+) -> ScheduleSpec:
+    """`spec` after an update: the new `rule` (if any), read in `time_zone` or the schedule's own.
+
+    The time zone comes from `time_zone`, never from `rule`, so a new cron keeps
+    the schedule's zone unless another is given. An interval is absolute: its
+    time zone is always UTC (one sent for it anyway, in a race with a change to
+    an interval, is dropped).
+    """
+    new = rule or spec
+    zone = DEFAULT_TIME_ZONE if new.cron is None else (time_zone or spec.timezone)
+    return new.model_copy(update={"timezone": zone})
 
 
 def check_policies(overlap: str | None, catchup: str | None) -> None:
@@ -115,7 +143,7 @@ def check_policies(overlap: str | None, catchup: str | None) -> None:
 def rule_of(spec: ScheduleSpec) -> Rule:
     """The fire-time iterator of a (checked) spec."""
     if spec.cron is not None:
-        return CronExpression(spec.cron)
+        return CronExpression(spec.cron, spec.timezone)
     assert spec.every is not None
     return Interval(spec.every)
 
@@ -178,7 +206,9 @@ class ScheduleState(_Model):
     """Everything a schedule knows: its spec, policies, pause flag and the runs it started.
 
     It is the input of the ``aion.schedule`` workflow and is carried through
-    continue-as-new, so the schedule's history stays bounded.
+    continue-as-new, so the schedule's history stays bounded. The time zone of
+    a cron is ``spec.timezone``, recorded with the rest; a history recorded
+    before schedules had time zones lacks it and replays as UTC, as it ran.
     """
 
     schedule_id: str
@@ -206,6 +236,7 @@ class ScheduleDescription(_Model):
         schedule_id: Its id (the schedule workflow's id is ``schedule:<schedule_id>``).
         cron: Its cron expression, or None.
         every: Its interval, or None.
+        time_zone: The IANA time zone its cron is read in (always UTC for an interval).
         workflow_type: The workflow it starts.
         task_queue: The task queue of the workflows it starts.
         overlap: Its overlap policy.
@@ -224,6 +255,7 @@ class ScheduleDescription(_Model):
     schedule_id: str
     cron: str | None
     every: timedelta | None
+    time_zone: str = DEFAULT_TIME_ZONE
     workflow_type: str
     task_queue: str
     overlap: OverlapPolicy

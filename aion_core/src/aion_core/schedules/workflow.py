@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from aion_core import activity, workflow
 from aion_core.converter import from_payloads
@@ -28,7 +28,7 @@ from aion_core.errors import (
     WorkflowClosedError,
     WorkflowNotFoundError,
 )
-from aion_core.events import ScheduleAction, ScheduleSpec
+from aion_core.events import Payloads, ScheduleAction, ScheduleSpec
 from aion_core.retry import RetryPolicy
 from aion_core.schedules.spec import (
     LATE_FIRE_GRACE,
@@ -37,6 +37,7 @@ from aion_core.schedules.spec import (
     ScheduleDescription,
     ScheduleRun,
     ScheduleState,
+    changed_spec,
     fire_times,
     latest_fire_time,
     rule_of,
@@ -109,11 +110,52 @@ class FireResult(_Model):
 
 
 class ScheduleChange(_Model):
-    """A new timing rule and/or policies for a schedule (`ScheduleHandle.update`)."""
+    """What `ScheduleHandle.update` changes in a schedule; None keeps the current value.
+
+    Fields were only ever added, each with a default, so changes recorded by
+    older versions still decode.
+
+    Attributes:
+        spec: A new timing rule (its cron or interval; the zone comes from `time_zone`).
+        overlap: A new overlap policy.
+        catchup: A new catch-up policy.
+        time_zone: A new time zone for the cron (None keeps the schedule's own).
+        workflow_type: The workflow later fires start, given together with `input`:
+            the input was checked against that workflow's signature.
+        input: The input of the runs later fires start.
+        task_queue: The task queue of the runs later fires start.
+    """
 
     spec: ScheduleSpec | None = None
     overlap: OverlapPolicy | None = None
     catchup: CatchupPolicy | None = None
+    time_zone: str | None = None
+    workflow_type: str | None = None
+    input: Payloads | None = None
+    task_queue: str | None = None
+
+    @model_validator(mode="after")
+    def _input_travels_with_its_workflow_type(self) -> ScheduleChange:
+        if (self.workflow_type is None) != (self.input is None):
+            raise ValueError("workflow_type and input are changed together")
+        return self
+
+    @property
+    def changes_only_the_target(self) -> bool:
+        """Whether it changes what fires start but not when or how they fire."""
+        timing = (self.spec, self.overlap, self.catchup, self.time_zone)
+        return all(value is None for value in timing) and (
+            self.workflow_type is not None or self.task_queue is not None
+        )
+
+    def applied_to(self, action: ScheduleAction) -> ScheduleAction:
+        """`action` with the new workflow type, input and task queue, where given."""
+        changes: dict[str, Any] = {}
+        if self.workflow_type is not None:
+            changes.update(workflow_type=self.workflow_type, input=self.input)
+        if self.task_queue is not None:
+            changes.update(task_queue=self.task_queue)
+        return action.model_copy(update=changes)
 
 
 @workflow.defn(name=SCHEDULE_WORKFLOW_TYPE)
@@ -183,7 +225,7 @@ class ScheduleWorkflow:
 
     @workflow.signal
     def update(self, change: ScheduleChange) -> None:
-        """Change the timing rule and/or policies from now on."""
+        """Change the timing rule, time zone, policies and/or target from now on."""
         self._commands.append(("update", change))
 
     @workflow.signal
@@ -199,6 +241,7 @@ class ScheduleWorkflow:
             schedule_id=state.schedule_id,
             cron=state.spec.cron,
             every=state.spec.every,
+            time_zone=state.spec.timezone,
             workflow_type=state.action.workflow_type,
             task_queue=state.action.task_queue,
             overlap=state.overlap,
@@ -230,10 +273,15 @@ class ScheduleWorkflow:
             await self._fire(now, manual=True, overlap=value or state.overlap)
         elif kind == "update":
             change: ScheduleChange = value
-            state.spec = change.spec or state.spec
+            state.spec = changed_spec(state.spec, change.spec, change.time_zone)
             state.overlap = change.overlap or state.overlap
             state.catchup = change.catchup or state.catchup
-            state.considered_upto = max(state.considered_upto or now, now)
+            # Runs already started keep their input: it is recorded in their own history.
+            state.action = change.applied_to(state.action)
+            if not change.changes_only_the_target:
+                # A new rule or policy applies from now on, not to fire times already passed;
+                # a new target leaves a fire that is due now to start with it.
+                state.considered_upto = max(state.considered_upto or now, now)
 
     # --- firing --------------------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """Testing helpers: a time-skipping environment, a replayer, and the backend contract suites.
 
-`StoreContract` needs pytest and pytest-asyncio (``pip install aion-core[testing]``);
-it is imported on first use so that importing this package needs neither.
+`StoreContract` and `TransportContract` need pytest and pytest-asyncio
+(``pip install aion-core[testing]``); they are imported on first use so that
+importing this package needs neither.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from aion_core.testing.replayer import Replayer
 
 if TYPE_CHECKING:
     from aion_core.testing.store_contract import StoreContract
+    from aion_core.testing.transport_contract import TransportContract
 
-__all__ = ["Replayer", "StoreContract", "WorkflowEnvironment"]
+__all__ = ["Replayer", "StoreContract", "TransportContract", "WorkflowEnvironment"]
 
 
 def __getattr__(name: str) -> Any:
@@ -22,4 +24,8 @@ def __getattr__(name: str) -> Any:
         from aion_core.testing.store_contract import StoreContract
 
         return StoreContract
+    if name == "TransportContract":
+        from aion_core.testing.transport_contract import TransportContract
+
+        return TransportContract
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,323 @@
+"""Calls between clients and engine nodes, and their replies, as they cross a transport.
+
+Every operation on a workflow a client or another node asks for is a `Call`:
+a pydantic model that serialises to JSON, is routed to the engine that owns
+the workflow (or, for reads of the store, to any engine), served there by
+`Engine.serve`, and answered with a `Reply`. Errors cross as `WireError` and
+come back as the same `AionError` subclass with the same attributes, so a
+remote caller catches exactly what a local one would.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Literal, TypeAlias, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from aion_core import errors
+from aion_core.errors import AionError
+from aion_core.events import (
+    Event,
+    EventBody,
+    Failure,
+    Payload,
+    SearchAttributeValue,
+    SignalReceived,
+    UpdateAccepted,
+    UpdateCompleted,
+    WorkflowStarted,
+    WorkflowStatus,
+)
+from aion_core.failures import exception_from_failure, failure_from_exception
+from aion_core.store.records import WorkflowRecord
+
+__all__ = [
+    "MAX_WIRE_BYTES",
+    "Call",
+    "CountCall",
+    "DescribeCall",
+    "HistoryCall",
+    "ListCall",
+    "QueryCall",
+    "Reply",
+    "StartCall",
+    "SubmitCall",
+    "UpdateCall",
+    "WaitCall",
+    "WireError",
+    "WireFormatError",
+    "decode_call",
+    "decode_reply",
+    "decode_wire",
+    "encode_call",
+    "error_from_wire",
+    "error_to_wire",
+    "reply_to",
+]
+
+_M = TypeVar("_M")
+
+MAX_WIRE_BYTES = 8 * 1024 * 1024
+"""Largest call or reply accepted from the wire; bigger ones are refused unread."""
+
+
+class WireFormatError(AionError):
+    """Bytes from the wire are not a call or reply this version understands."""
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class StartCall(_Wire):
+    """Start a run (or signal-with-start); replies with the run id it went to."""
+
+    call: Literal["start"] = "start"
+    workflow_id: str = Field(min_length=1)
+    started: WorkflowStarted
+    run_id: str = Field(min_length=1)
+    id_conflict: Literal["fail", "use_existing", "terminate_existing"] = "fail"
+    id_reuse: Literal["allow", "allow_failed_only", "reject"] = "allow"
+    signal: SignalReceived | None = None
+    reply_type: ClassVar[Any] = str
+    owner_only: ClassVar[bool] = True
+
+
+class SubmitCall(_Wire):
+    """Record an event for a workflow through its runner; replies with the run id."""
+
+    call: Literal["submit"] = "submit"
+    workflow_id: str = Field(min_length=1)
+    kind: Literal["input", "record", "close", "reopen"]
+    body: EventBody
+    run_id: str | None = None
+    reply_type: ClassVar[Any] = str
+    owner_only: ClassVar[bool] = True
+
+
+class QueryCall(_Wire):
+    """Ask a query; replies with the answer. Records nothing."""
+
+    call: Literal["query"] = "query"
+    workflow_id: str = Field(min_length=1)
+    name: str
+    args: tuple[Payload, ...] = ()
+    timeout: float = Field(gt=0)
+    reply_type: ClassVar[Any] = Payload
+    owner_only: ClassVar[bool] = True
+
+
+class UpdateCall(_Wire):
+    """Run an update; replies with its completion (result or failure)."""
+
+    call: Literal["update"] = "update"
+    workflow_id: str = Field(min_length=1)
+    accepted: UpdateAccepted
+    reply_type: ClassVar[Any] = UpdateCompleted
+    owner_only: ClassVar[bool] = True
+
+
+class WaitCall(_Wire):
+    """Wait up to `wait` seconds for the workflow to close; replies with the closing event.
+
+    None means "still open": the caller asks again (the owner may have changed meanwhile).
+    """
+
+    call: Literal["wait"] = "wait"
+    workflow_id: str = Field(min_length=1)
+    wait: float = Field(ge=0)
+    reply_type: ClassVar[Any] = Event | None
+    owner_only: ClassVar[bool] = True
+
+
+class DescribeCall(_Wire):
+    """Read the workflow's visibility row from the store (any engine answers)."""
+
+    call: Literal["describe"] = "describe"
+    workflow_id: str = Field(min_length=1)
+    reply_type: ClassVar[Any] = WorkflowRecord
+    owner_only: ClassVar[bool] = False
+
+
+class HistoryCall(_Wire):
+    """Read the workflow's events from the store (any engine answers)."""
+
+    call: Literal["history"] = "history"
+    workflow_id: str = Field(min_length=1)
+    after_seq: int = Field(default=0, ge=0)
+    reply_type: ClassVar[Any] = list[Event]
+    owner_only: ClassVar[bool] = False
+
+
+class ListCall(_Wire):
+    """List workflows matching every given filter, newest first (any engine answers)."""
+
+    call: Literal["list"] = "list"
+    workflow_id: str = ""
+    statuses: frozenset[WorkflowStatus] | None = None
+    workflow_type: str | None = None
+    search: dict[str, SearchAttributeValue] = Field(default_factory=dict)
+    started_after: datetime | None = None
+    started_before: datetime | None = None
+    limit: int = Field(default=100, ge=1)
+    reply_type: ClassVar[Any] = list[WorkflowRecord]
+    owner_only: ClassVar[bool] = False
+
+
+class CountCall(_Wire):
+    """Count workflows matching every given filter (any engine answers)."""
+
+    call: Literal["count"] = "count"
+    workflow_id: str = ""
+    statuses: frozenset[WorkflowStatus] | None = None
+    workflow_type: str | None = None
+    search: dict[str, SearchAttributeValue] = Field(default_factory=dict)
+    started_after: datetime | None = None
+    started_before: datetime | None = None
+    reply_type: ClassVar[Any] = int
+    owner_only: ClassVar[bool] = False
+
+
+Call: TypeAlias = Annotated[
+    StartCall
+    | SubmitCall
+    | QueryCall
+    | UpdateCall
+    | WaitCall
+    | DescribeCall
+    | HistoryCall
+    | ListCall
+    | CountCall,
+    Field(discriminator="call"),
+]
+
+_CALL: TypeAdapter[Call] = TypeAdapter(Call)
+
+
+class WireError(_Wire):
+    """An `AionError` as it crosses the wire: class name, message, attributes, cause."""
+
+    type: str
+    message: str
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    cause: Failure | None = None
+
+
+class Reply(_Wire):
+    """The answer to a call: a JSON value of the call's reply type, or an error."""
+
+    value: Any = None
+    error: WireError | None = None
+
+
+_REPLY: TypeAdapter[Reply] = TypeAdapter(Reply)
+
+
+def encode_call(call: Call) -> bytes:
+    """The call as JSON bytes."""
+    return _CALL.dump_json(call)
+
+
+def decode_call(data: bytes) -> Call:
+    """A call from JSON bytes.
+
+    Raises:
+        WireFormatError: Too large, truncated, or not a call (the message says which).
+    """
+    return decode_wire(_CALL, data, "call")
+
+
+def decode_wire(adapter: TypeAdapter[_M], data: bytes, what: str) -> _M:
+    """A message of `adapter`'s type from JSON bytes, size-checked.
+
+    Raises:
+        WireFormatError: Too large, truncated, or not such a message (the message says which).
+    """
+    _check_size(data, what)
+    try:
+        return adapter.validate_json(data)
+    except ValidationError as invalid:
+        raise WireFormatError(f"not a valid {what}: {_first_problem(invalid)}") from None
+
+
+def reply_to(call: Call, value: Any = None, error: BaseException | None = None) -> bytes:
+    """The reply to `call` as JSON bytes: `value` (of the call's reply type) or `error`."""
+    if error is not None:
+        return _REPLY.dump_json(Reply(error=error_to_wire(error)))
+    encoded = TypeAdapter(call.reply_type).dump_python(value, mode="json")
+    return _REPLY.dump_json(Reply(value=encoded))
+
+
+def decode_reply(call: Call, data: bytes) -> Any:
+    """The value a reply to `call` carries; raises the error it carries instead.
+
+    Raises:
+        AionError: The remote error, rebuilt as its own class.
+        WireFormatError: The bytes are not a reply to this call.
+    """
+    _check_size(data, "reply")
+    try:
+        reply = _REPLY.validate_json(data)
+        if reply.error is not None:
+            raise error_from_wire(reply.error)
+        return TypeAdapter(call.reply_type).validate_python(reply.value)
+    except ValidationError as invalid:
+        raise WireFormatError(f"not a valid reply: {_first_problem(invalid)}") from None
+
+
+def error_to_wire(error: BaseException) -> WireError:
+    """An error as it crosses the wire (non-aion errors travel as plain `AionError`)."""
+    if not isinstance(error, AionError):
+        return WireError(type="AionError", message=f"{type(error).__name__}: {error}")
+    attributes = {k: v for k, v in vars(error).items() if _is_plain(v)}
+    cause = error.__cause__
+    return WireError(
+        type=type(error).__name__,
+        message=str(error),
+        attributes=attributes,
+        cause=failure_from_exception(cause) if cause is not None else None,
+    )
+
+
+def error_from_wire(wire: WireError) -> AionError:
+    """The error a `WireError` describes, as its own class when aion_core defines it."""
+    cls = _ERROR_CLASSES.get(wire.type, AionError)
+    error = cls.__new__(cls)
+    Exception.__init__(error, wire.message)
+    vars(error).update(wire.attributes)
+    if wire.cause is not None:
+        error.__cause__ = exception_from_failure(wire.cause)
+    return error
+
+
+def _all_subclasses(cls: type[AionError]) -> list[type[AionError]]:
+    found = [cls]
+    for sub in cls.__subclasses__():
+        found += _all_subclasses(sub)
+    return found
+
+
+_ERROR_CLASSES = {
+    cls.__name__: cls for cls in _all_subclasses(AionError) if cls.__module__ == errors.__name__
+}
+_ERROR_CLASSES[WireFormatError.__name__] = WireFormatError
+
+
+def _is_plain(value: object) -> bool:
+    if value is None or isinstance(value, str | int | float | bool):
+        return True
+    if isinstance(value, list | tuple):
+        return all(_is_plain(item) for item in value)
+    return False
+
+
+def _check_size(data: bytes, what: str) -> None:
+    if len(data) > MAX_WIRE_BYTES:
+        raise WireFormatError(f"{what} of {len(data)} bytes exceeds {MAX_WIRE_BYTES} bytes")
+
+
+def _first_problem(invalid: ValidationError) -> str:
+    problem = invalid.errors()[0]
+    where = ".".join(str(part) for part in problem.get("loc", ())) or "message"
+    return f"{where}: {problem.get('msg', 'invalid')}"

@@ -1,0 +1,164 @@
+"""Calls on workflows: carried out here when this engine owns the workflow, else forwarded.
+
+A part of `Engine`. Every operation on a workflow (start, signal, query,
+update, cancel, ...) becomes a `Call` (aion_core.calls). `route` sends it to
+the workflow's owner: this engine (`serve`, no encoding), or another node
+through the transport, which calls `serve` over there. Reads of the store
+are served by whichever engine is asked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from aion_core.calls import (
+    Call,
+    CountCall,
+    DescribeCall,
+    HistoryCall,
+    ListCall,
+    QueryCall,
+    StartCall,
+    SubmitCall,
+    UpdateCall,
+    WaitCall,
+)
+from aion_core.engine.runner import StartRequest
+from aion_core.errors import QueryTimeout, WorkflowNotFoundError
+from aion_core.events import (
+    Event,
+    Payload,
+    UpdateCompleted,
+    WorkflowResumed,
+    WorkflowStatus,
+)
+from aion_core.operations import WorkflowOperations
+from aion_core.store.records import WorkflowFilter
+
+if TYPE_CHECKING:
+    from aion_core.definitions import WorkflowDefinition
+    from aion_core.engine.runner import WorkflowRunner
+    from aion_core.store.protocol import EventStore
+    from aion_core.transport import EngineHandle, QueryService
+
+__all__ = ["CallServing"]
+
+
+class CallServing(WorkflowOperations):
+    """Routing and serving of calls: how an `Engine` reaches a workflow's owner."""
+
+    store: EventStore
+    handle: EngineHandle
+    query_service: QueryService
+    call_timeout: float
+    _close_waiters: dict[str, list[asyncio.Future[Event]]]
+    _update_waiters: dict[tuple[str, str], asyncio.Future[UpdateCompleted]]
+    runner: Callable[[str], WorkflowRunner]
+    workflow_definition: Callable[[str], WorkflowDefinition]
+
+    def owns(self, workflow_id: str) -> bool:
+        """Whether this engine serves `workflow_id` now (always, in-process)."""
+        return self.handle.owns(workflow_id)
+
+    async def route(self, call: Call, timeout: float | None = None) -> Any:
+        """Carry out `call` where it belongs; its reply value (or the owner's typed error)."""
+        if not call.owner_only or self.owns(call.workflow_id):
+            return await self.serve(call)
+        return await self.handle.forward(call, timeout or self.call_timeout)
+
+    async def ask(
+        self, workflow_id: str, name: str, args: tuple[Payload, ...], timeout: float
+    ) -> Payload:
+        """Ask `workflow_id` the query `name` through the query service; never records."""
+        return await self.query_service.query(workflow_id, name, args, timeout)
+
+    # --- serving, as the owner -----------------------------------------------------------------
+
+    async def serve(self, call: Call) -> Any:
+        """Carry out `call` here (this engine owns its workflow, or it only reads the store)."""
+        if isinstance(call, StartCall):
+            definition = self.workflow_definition(call.started.workflow_type)
+            request = StartRequest(
+                definition, call.run_id, call.id_conflict, call.id_reuse, call.signal
+            )
+            return await self.runner(call.workflow_id).submit("start", call.started, start=request)
+        if isinstance(call, SubmitCall):
+            runner = self.runner(call.workflow_id)
+            run_id = await runner.submit(call.kind, call.body, run_id=call.run_id)
+            if call.kind == "reopen" or isinstance(call.body, WorkflowResumed):
+                await runner.ensure_live()  # replay delivers what was kept meanwhile
+            return run_id
+        if isinstance(call, QueryCall):
+            return await self._answer(call)
+        if isinstance(call, UpdateCall):
+            return await self._update(call)
+        if isinstance(call, WaitCall):
+            return await self._closing_event(call.workflow_id, call.wait)
+        return await self._read(call)
+
+    async def _answer(self, call: QueryCall) -> Payload:
+        try:
+            async with asyncio.timeout(call.timeout):
+                return await self.runner(call.workflow_id).query(call.name, call.args)
+        except TimeoutError:
+            raise QueryTimeout(
+                f"query {call.name!r} to {call.workflow_id!r} got no answer within "
+                f"{call.timeout:g}s"
+            ) from None
+
+    async def _update(self, call: UpdateCall) -> UpdateCompleted:
+        key = (call.workflow_id, call.accepted.update_id)
+        waiter: asyncio.Future[UpdateCompleted] = asyncio.get_running_loop().create_future()
+        self._update_waiters[key] = waiter
+        try:
+            await self.runner(call.workflow_id).submit("update", call.accepted)
+            return await waiter
+        finally:
+            self._update_waiters.pop(key, None)
+
+    async def _closing_event(self, workflow_id: str, wait: float) -> Event | None:
+        waiter: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
+        self._close_waiters.setdefault(workflow_id, []).append(waiter)
+        try:
+            record = await self.store.get_workflow(workflow_id)
+            if record is None:
+                raise WorkflowNotFoundError(workflow_id)
+            if record.status.is_closed and record.status is not WorkflowStatus.CONTINUED_AS_NEW:
+                [last] = await self.store.read_events(workflow_id, after_seq=record.last_seq - 1)
+                return last
+            try:
+                async with asyncio.timeout(wait):
+                    return await asyncio.shield(waiter)
+            except TimeoutError:
+                return None
+        finally:
+            waiters = self._close_waiters.get(workflow_id, [])
+            if waiter in waiters:
+                waiters.remove(waiter)
+            waiter.cancel()
+
+    async def _read(self, call: Call) -> Any:
+        if isinstance(call, DescribeCall):
+            record = await self.store.get_workflow(call.workflow_id)
+            if record is None:
+                raise WorkflowNotFoundError(call.workflow_id)
+            return record
+        if isinstance(call, HistoryCall):
+            events = await self.store.read_events(call.workflow_id, after_seq=call.after_seq)
+            if not events and call.after_seq == 0:
+                raise WorkflowNotFoundError(call.workflow_id)
+            return events
+        assert isinstance(call, ListCall | CountCall)
+        query = WorkflowFilter(
+            statuses=call.statuses,
+            workflow_type=call.workflow_type,
+            started_after=call.started_after,
+            started_before=call.started_before,
+            search_attributes=call.search,
+            limit=call.limit if isinstance(call, ListCall) else 1,
+        )
+        if isinstance(call, ListCall):
+            return await self.store.list_workflows(query)
+        return await self.store.count_workflows(query)
