@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import importlib.metadata
 import importlib.util
+import json
 import os
 import pwd
 import shutil
@@ -344,6 +345,14 @@ class NatsServer:
     binary: Path = field(default_factory=_nats_server_binary)
     port: int = field(default_factory=_free_port)
     monitor_port: int = field(default_factory=_free_port)
+    server_name: str = "aion-test"
+    # Cluster membership (see NatsCluster): the cluster's name, this server's route port, and
+    # the route URLs of the other members. A lone server leaves them unset.
+    cluster_name: str | None = None
+    cluster_port: int | None = None
+    routes: tuple[str, ...] = ()
+    # More command-line options, e.g. ("--auth", "TOKEN") for a server that demands a token.
+    extra_args: tuple[str, ...] = ()
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
     @property
@@ -356,14 +365,42 @@ class NatsServer:
         """Whether the server process is alive."""
         return self._process is not None and self._process.poll() is None
 
-    def _healthy(self) -> bool:
-        """Whether ``/healthz`` on the monitoring port reports the server (and JetStream) ready."""
-        health = f"http://{_LOOPBACK}:{self.monitor_port}/healthz"
+    @property
+    def route_url(self) -> str | None:
+        """Route URL ``nats://127.0.0.1:CLUSTER_PORT`` other members connect to (clustered only)."""
+        if self.cluster_port is None:
+            return None
+        return f"nats://{_LOOPBACK}:{self.cluster_port}"
+
+    def _monitor(self, path: str) -> Any:
+        """GET ``path`` on the monitoring port: the decoded JSON body, or None when not 200."""
         try:
-            with urllib.request.urlopen(health, timeout=1) as response:
-                return bool(response.status == 200)
-        except (urllib.error.URLError, OSError):
-            return False
+            with urllib.request.urlopen(
+                f"http://{_LOOPBACK}:{self.monitor_port}{path}", timeout=1
+            ) as response:
+                return json.loads(response.read() or b"null") if response.status == 200 else None
+        except (urllib.error.URLError, OSError, ValueError):
+            return None
+
+    def _healthy(self) -> bool:
+        """Whether ``/healthz`` reports the server (and JetStream) ready.
+
+        A cluster member only checks that JetStream is enabled: the full check waits for a
+        JetStream meta leader, which needs a quorum of members, so NatsCluster waits for it.
+        """
+        path = "/healthz?js-enabled-only=true" if self.cluster_name else "/healthz"
+        return self._monitor(path) is not None
+
+    def jetstream_meta_leader(self) -> str | None:
+        """Name of the JetStream meta leader this server sees (its own name when alone)."""
+        jsz = self._monitor("/jsz")
+        if not isinstance(jsz, dict):
+            return None
+        meta = jsz.get("meta_cluster") or {}
+        leader = meta.get("leader")
+        if leader:
+            return str(leader)
+        return self.server_name if self.cluster_name is None and jsz.get("config") else None
 
     def start(self, timeout: float = _START_TIMEOUT_SECONDS) -> None:
         """Start the server (no-op when running) and wait until it reports healthy."""
@@ -382,8 +419,14 @@ class NatsServer:
             "--http_port",
             str(self.monitor_port),
             "--server_name",
-            "aion-test",
+            self.server_name,
         ]
+        if self.cluster_name is not None:
+            assert self.route_url is not None, "a cluster member needs a cluster_port"
+            command += ["--cluster_name", self.cluster_name, "--cluster", self.route_url]
+            if self.routes:
+                command += ["--routes", ",".join(self.routes)]
+        command += self.extra_args
         with self.log_file.open("ab") as log:
             self._process = subprocess.Popen(
                 command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
@@ -424,6 +467,77 @@ class NatsServer:
         self._process = None
 
 
+@dataclass
+class NatsCluster:
+    """Three (or more) nats-servers with JetStream on loopback, routed into one cluster."""
+
+    servers: tuple[NatsServer, ...]
+
+    @property
+    def url(self) -> str:
+        """Comma-separated client URLs of every member: ``nats://127.0.0.1:P1,nats://...``."""
+        return ",".join(server.url for server in self.servers)
+
+    @property
+    def running(self) -> bool:
+        """Whether every member process is alive."""
+        return all(server.running for server in self.servers)
+
+    def meta_leader(self) -> str | None:
+        """The JetStream meta leader when every member names the same one, else None."""
+        leaders = {server.jetstream_meta_leader() for server in self.servers}
+        if len(leaders) != 1:
+            return None
+        return leaders.pop()
+
+    def start(self, timeout: float = _START_TIMEOUT_SECONDS) -> None:
+        """Start every member, then wait until JetStream has a meta leader all of them agree on.
+
+        Each member must count as fully healthy (``/healthz``) too, so streams can be created.
+        """
+        for server in self.servers:
+            server.start(timeout)
+        deadline = time.monotonic() + timeout
+        while self.meta_leader() is None or not all(
+            server._monitor("/healthz") is not None for server in self.servers
+        ):
+            if time.monotonic() > deadline:
+                logs = "\n".join(
+                    f"--- {s.server_name} ---\n{_tail(s.log_file)}" for s in self.servers
+                )
+                raise RuntimeError(
+                    f"nats cluster has no JetStream meta leader after {timeout}s:\n{logs}"
+                )
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        """Stop every member (no-op for those already down)."""
+        for server in self.servers:
+            server.stop()
+
+
+def _new_nats_cluster(
+    tmp_path_factory: pytest.TempPathFactory, name: str, size: int = 3
+) -> NatsCluster:
+    """Create (not start) a cluster of `size` servers with free client, monitor and route ports."""
+    cluster_ports = [_free_port() for _ in range(size)]
+    servers = []
+    for index, cluster_port in enumerate(cluster_ports):
+        base = tmp_path_factory.mktemp(f"{name}-{index}")
+        others = [port for port in cluster_ports if port != cluster_port]
+        servers.append(
+            NatsServer(
+                store_dir=base / "store",
+                log_file=base / "nats-server.log",
+                server_name=f"{name}-{index}",
+                cluster_name=name,
+                cluster_port=cluster_port,
+                routes=tuple(f"nats://{_LOOPBACK}:{port}" for port in others),
+            )
+        )
+    return NatsCluster(servers=tuple(servers))
+
+
 def _new_nats_server(tmp_path_factory: pytest.TempPathFactory, name: str) -> NatsServer:
     """Create (not start) a NatsServer whose store dir and log live in a new pytest tmp dir."""
     base = tmp_path_factory.mktemp(name)
@@ -462,6 +576,21 @@ def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsCluster]:
+    """A private three-server nats-server cluster with JetStream, routed on loopback.
+
+    ``nats_cluster.url`` lists all three client URLs; streams may have up to 3 replicas. It is
+    running with an elected JetStream meta leader when handed out and stopped at session end.
+    """
+    cluster = _new_nats_cluster(tmp_path_factory, "aion-cluster")
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 # --------------------------------------------------------------------------------------------

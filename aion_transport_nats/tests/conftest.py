@@ -1,0 +1,64 @@
+"""Fixtures of the NATS transport tests: a unique namespace per test, connections, cleanup."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import nats.errors
+import pytest
+import pytest_asyncio
+from nats.aio.client import Client
+from nats.js.errors import NotFoundError
+
+from aion_transport_nats.connection import connect
+from aion_transport_nats.streams import StreamNames
+
+
+@pytest.fixture
+def names() -> StreamNames:
+    """Names of a namespace no other test (or test run on a shared server) uses."""
+    return StreamNames(f"t{uuid.uuid4().hex[:12]}")
+
+
+async def delete_namespace(client: Client, names: StreamNames) -> None:
+    """Delete the namespace's streams and lease bucket, if they exist."""
+    js = client.jetstream()
+    for stream in (names.tasks_stream, names.results_stream, f"KV_{names.leases_bucket}"):
+        with contextlib.suppress(NotFoundError):
+            await js.delete_stream(stream)
+
+
+@pytest_asyncio.fixture
+async def nc(nats_url: str, names: StreamNames) -> AsyncIterator[Client]:
+    """A connection to the shared test server; the test's namespace is deleted afterwards."""
+    client = await connect(nats_url, name="aion-transport-test")
+    try:
+        yield client
+    finally:
+        with contextlib.suppress(nats.errors.Error):
+            await delete_namespace(client, names)
+        await client.close()
+
+
+Eventually = Callable[..., Awaitable[None]]
+
+
+async def _eventually(
+    condition: Callable[[], bool], *, timeout: float = 30.0, what: str = "condition"
+) -> None:
+    """Poll `condition` until it holds; fail after a generous `timeout` (never a speed test)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not hold within {timeout} s")
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+def eventually() -> Eventually:
+    """``await eventually(lambda: ..., what="...")``: wait for a condition, generously."""
+    return _eventually

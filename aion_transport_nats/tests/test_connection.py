@@ -1,0 +1,121 @@
+"""connect(): real servers, typed errors without secrets, reconnects after a server restart."""
+
+from __future__ import annotations
+
+import importlib.util
+import socket
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from aion_core.errors import ConfigurationError
+from aion_transport_nats.connection import NatsUnavailableError, connect
+from aion_transport_nats.options import parse_nats_url
+
+if TYPE_CHECKING:
+    from conftest import NatsServer
+
+    from .conftest import Eventually
+
+TOKEN = "t0ken-Very-Secret"
+
+
+def _unused_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def token_server(
+    nats_server: NatsServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """Address ``127.0.0.1:PORT`` of a nats-server that demands the token TOKEN."""
+    base = tmp_path_factory.mktemp("nats-token")
+    # type(nats_server): the root conftest's NatsServer, without importing conftest.
+    server = type(nats_server)(
+        store_dir=base / "store", log_file=base / "log", extra_args=("--auth", TOKEN)
+    )
+    server.start()
+    try:
+        yield server.url.removeprefix("nats://")
+    finally:
+        server.stop()
+
+
+async def test_connect_reaches_the_server_and_then_reconnects_forever(nats_url: str) -> None:
+    client = await connect(nats_url, name="aion-test-node")
+    try:
+        assert client.is_connected
+        assert client.options["name"] == "aion-test-node"
+        assert client.options["max_reconnect_attempts"] == -1
+        await client.publish("aion.test.ping", b"")
+        await client.flush()
+    finally:
+        await client.close()
+
+
+async def test_connect_accepts_parsed_options(nats_url: str) -> None:
+    options = replace(parse_nats_url(nats_url), name="from-options")
+    client = await connect(options)
+    try:
+        assert client.options["name"] == "from-options"
+    finally:
+        await client.close()
+
+
+async def test_no_reachable_server_is_a_typed_error_naming_the_redacted_url() -> None:
+    url = f"nats://ops:{TOKEN}@127.0.0.1:{_unused_port()},127.0.0.1:{_unused_port()}"
+    with pytest.raises(NatsUnavailableError, match="nats-server is running") as caught:
+        await connect(url + "?connect_timeout=0.5&reconnect_time_wait=0.05")
+    message = str(caught.value)
+    assert "nats://ops:***@127.0.0.1:" in message
+    assert TOKEN not in message
+
+
+async def test_a_token_server_accepts_the_right_token(token_server: str) -> None:
+    client = await connect(f"nats://{TOKEN}@{token_server}")
+    try:
+        assert client.is_connected
+    finally:
+        await client.close()
+
+
+@pytest.mark.parametrize("credentials", ["wrong-token", "user:wrong-password", ""])
+async def test_refused_credentials_are_a_configuration_error_without_them(
+    token_server: str, credentials: str
+) -> None:
+    userinfo = f"{credentials}@" if credentials else ""
+    with pytest.raises(ConfigurationError, match="refused the credentials") as caught:
+        await connect(f"nats://{userinfo}{token_server}?reconnect_time_wait=0.05")
+    assert "wrong" not in str(caught.value)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("nkeys") is not None, reason="nkeys is installed here")
+async def test_creds_auth_without_nkeys_says_to_install_it(tmp_path: Path) -> None:
+    creds = tmp_path / "user.creds"
+    creds.write_text("creds")
+    with pytest.raises(ConfigurationError, match="pip install nkeys"):
+        await connect(f"nats://127.0.0.1:4222?creds={creds}")
+
+
+async def test_a_connection_comes_back_after_the_server_restarts(
+    nats_server: NatsServer, eventually: Eventually
+) -> None:
+    client = await connect(nats_server.url)
+    try:
+        nats_server.kill()
+        await eventually(lambda: not client.is_connected, what="the client noticed the crash")
+        nats_server.start()
+        await eventually(lambda: client.is_connected, what="the client reconnected")
+        subscription = await client.subscribe("aion.test.echo")
+        await client.publish("aion.test.echo", b"back")
+        message = await subscription.next_msg(timeout=10)
+        assert message.data == b"back"
+    finally:
+        nats_server.start()
+        await client.close()
