@@ -16,7 +16,7 @@ from typing import Annotated, Any, ClassVar, Literal, TypeAlias, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from aion_core import errors
-from aion_core.errors import AionError
+from aion_core.errors import AionError, WireFormatError
 from aion_core.events import (
     Event,
     EventBody,
@@ -52,6 +52,7 @@ __all__ = [
     "decode_wire",
     "encode_call",
     "error_from_wire",
+    "error_reply",
     "error_to_wire",
     "reply_to",
 ]
@@ -60,10 +61,6 @@ _M = TypeVar("_M")
 
 MAX_WIRE_BYTES = 8 * 1024 * 1024
 """Largest call or reply accepted from the wire; bigger ones are refused unread."""
-
-
-class WireFormatError(AionError):
-    """Bytes from the wire are not a call or reply this version understands."""
 
 
 class _Wire(BaseModel):
@@ -241,6 +238,11 @@ def decode_wire(adapter: TypeAdapter[_M], data: bytes, what: str) -> _M:
         raise WireFormatError(f"not a valid {what}: {_first_problem(invalid)}") from None
 
 
+def error_reply(error: BaseException) -> bytes:
+    """A reply carrying `error`, for a message that could not even be read as a call."""
+    return _REPLY.dump_json(Reply(error=error_to_wire(error)))
+
+
 def reply_to(call: Call, value: Any = None, error: BaseException | None = None) -> bytes:
     """The reply to `call` as JSON bytes: `value` (of the call's reply type) or `error`."""
     if error is not None:
@@ -301,7 +303,6 @@ def _all_subclasses(cls: type[AionError]) -> list[type[AionError]]:
 _ERROR_CLASSES = {
     cls.__name__: cls for cls in _all_subclasses(AionError) if cls.__module__ == errors.__name__
 }
-_ERROR_CLASSES[WireFormatError.__name__] = WireFormatError
 
 
 def _is_plain(value: object) -> bool:

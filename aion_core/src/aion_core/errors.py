@@ -34,6 +34,7 @@ __all__ = [
     "UnknownQuery",
     "UnknownURLSchemeError",
     "UpdateRejectedError",
+    "WireFormatError",
     "WorkflowAlreadyStartedError",
     "WorkflowClosedError",
     "WorkflowFailureError",
@@ -85,6 +86,13 @@ class PayloadValidationError(AionError, ValueError):
 
 class TransportError(AionError):
     """The transport could not carry a message: not connected, or no engine answered in time."""
+
+
+class WireFormatError(AionError):
+    """Bytes from the wire are not a message this version understands.
+
+    Garbage, truncated or oversized: the message says which.
+    """
 
 
 class StoreError(AionError):

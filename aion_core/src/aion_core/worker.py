@@ -126,8 +126,16 @@ class Worker:
         return len(self._running)
 
     async def _take_tasks(self) -> None:
-        async for delivery in self.transport.tasks(self.task_queue, self.max_concurrency):
+        # A slot first, then a task: a task taken and left waiting for a slot would
+        # look abandoned to the transport and go to another worker as well.
+        deliveries = aiter(self.transport.tasks(self.task_queue, self.max_concurrency))
+        while True:
             await self._slots.acquire()
+            try:
+                delivery = await anext(deliveries)
+            except BaseException:
+                self._slots.release()
+                raise
             task_id = delivery.task.task_id
             if task_id in self._running:
                 self._slots.release()

@@ -19,7 +19,8 @@ option nats-py supports, so a deployment is configured by one string:
 * aion: ``?namespace=NAME`` (prefix of every subject, stream and bucket; absent:
   the engine's namespace applies) and ``?partitions=N`` (how many partitions
   workflow ids hash to; every engine node of a namespace must agree, which the
-  lease bucket checks).
+  lease bucket checks), ``?lease_ttl=SECONDS`` (how long a dead engine node keeps
+  its partitions before others adopt them; default 10).
 
 Errors never echo a password or token: messages name the server by position
 and `redact_nats_url` hides credentials in anything printed or logged.
@@ -86,6 +87,7 @@ class NatsOptions:
         inbox_prefix: Prefix of reply subjects; None keeps ``_INBOX``.
         namespace: The aion namespace; None when the URL leaves it to the engine.
         partitions: How many partitions workflow ids hash to.
+        lease_ttl: Seconds a partition lease lasts unrenewed; None keeps the default.
     """
 
     servers: tuple[str, ...]
@@ -110,6 +112,7 @@ class NatsOptions:
     inbox_prefix: str | None = None
     namespace: str | None = None
     partitions: int = DEFAULT_PARTITIONS
+    lease_ttl: float | None = None
 
     @property
     def uses_tls(self) -> bool:
@@ -449,6 +452,7 @@ _PARAMETERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "inbox_prefix": ("inbox_prefix", _text),
     "namespace": ("namespace", _namespace),
     "partitions": ("partitions", _integer("partitions", minimum=1, maximum=_MAX_PARTITIONS)),
+    "lease_ttl": ("lease_ttl", _number("lease_ttl", minimum=1, allow_zero=False)),
 }
 
 

@@ -44,12 +44,14 @@ from aion_core.errors import (
     WorkflowStateError,
 )
 from aion_core.events import (
+    ActivityCompleted,
     ActivityFailed,
     ActivityTimedOut,
     Event,
     WorkflowCompleted,
     WorkflowStatus,
 )
+from aion_core.handle import WorkflowHandle
 from aion_core.retry import RetryPolicy
 from aion_core.store.protocol import EventStore
 from aion_core.worker import Worker
@@ -137,6 +139,18 @@ async def slow(seconds: float, timeout: float) -> str:
 
 
 _WORKFLOWS = [Greeter, slow]
+
+
+async def _once_idle(handle: WorkflowHandle) -> list[Event]:
+    """The history once the greeting activity is done (nothing more happens by itself)."""
+    async with asyncio.timeout(30):
+        while True:
+            history = await handle.history()
+            if any(isinstance(e.body, ActivityCompleted) for e in history):
+                return history
+            await asyncio.sleep(0.02)
+
+
 _ACTIVITIES = [shout, dawdle]
 
 
@@ -182,7 +196,7 @@ class TransportContract:
         async with self.cluster(transport_url, store) as (_, client):
             handle = await client.start_workflow(Greeter.run, "hi", id="greeter-2")
             await handle.signal(Greeter.add, "ada")
-            before = await handle.history()
+            before = await _once_idle(handle)
             assert await handle.query(Greeter.count, 0) == 1
             assert await handle.query("count", 10) == 11
             with pytest.raises(UnknownQuery):

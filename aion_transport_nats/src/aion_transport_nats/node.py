@@ -1,0 +1,313 @@
+"""An engine node on NATS: owns partitions, serves calls, hands out tasks, records reports.
+
+Workflow ids hash to partitions (`partition_of`); the node owns the
+partitions whose leases it holds (`PartitionLeases`). For each one it
+
+- answers calls on ``aion.<ns>.ctl.<p>`` (request/reply; the reply is sent
+  after the engine made the call's effect durable),
+- consumes ``aion.<ns>.result.<p>`` (worker reports, acknowledged only once
+  their outcome is recorded, so a node that dies loses none),
+- and, on adoption, recovers the partition's open workflows from the store
+  (re-handing out their unfinished attempts under the same task ids).
+
+Every node also answers store reads on ``aion.<ns>.api`` (a queue group).
+Garbage on any of these subjects is answered with an error or dropped, and
+logged; it never stops the node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+from collections.abc import Coroutine, Sequence
+from typing import Any
+
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.errors import Error as NatsError
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.client import JetStreamContext
+from nats.js.errors import Error as JetStreamError
+
+from aion_core.calls import Call, QueryCall, decode_call, error_reply, reply_to
+from aion_core.errors import AionError, TransportError, WireFormatError
+from aion_core.events import Event, Payload
+from aion_core.tasks import ActivityTask, decode_report
+from aion_core.transport import EngineRuntime, Ownership
+from aion_transport_nats.connection import connect
+from aion_transport_nats.leases import PartitionLeases
+from aion_transport_nats.options import NatsOptions
+from aion_transport_nats.partitions import partition_of
+from aion_transport_nats.streams import StreamNames, ensure_streams
+from aion_transport_nats.wire import encode_event, request_call
+
+__all__ = ["NatsEngineHandle", "NatsQueryService", "cancel_subject"]
+
+log = logging.getLogger("aion.nats")
+
+_REPORT_BATCH = 64
+_REDELIVER_AFTER = 0.5
+"""Seconds before a report the engine could not take yet is delivered again."""
+_RESULT_ACK_WAIT = 60.0
+
+
+def cancel_subject(names: StreamNames) -> str:
+    """``aion.<ns>.cancel``: engines ask workers to stop an attempt (payload: its task id)."""
+    return f"{names.prefix}.cancel"
+
+
+class NatsEngineHandle:
+    """The `EngineHandle` of one engine node on NATS."""
+
+    def __init__(self, options: NatsOptions, engine: EngineRuntime, lease_ttl: float) -> None:
+        self._options = options
+        self._engine = engine
+        self._names = StreamNames(options.namespace or engine.namespace)
+        self._partitions = options.partitions
+        self._lease_ttl = lease_ttl
+        self.node_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self._nc: NATS | None = None
+        self._js: JetStreamContext | None = None
+        self._leases: PartitionLeases | None = None
+        self._owned: set[int] = set()
+        self._control: dict[int, Subscription] = {}
+        self._consumers: dict[int, asyncio.Task[None]] = {}
+        self._api: Subscription | None = None
+        self._background: set[asyncio.Task[None]] = set()
+
+    @property
+    def nc(self) -> NATS:
+        """The node's connection (after `start`)."""
+        if self._nc is None:
+            raise TransportError("the NATS engine handle is not started")
+        return self._nc
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect, create the streams, serve store reads, and take partition leases."""
+        self._nc = await connect(self._options, name=f"aion-engine {self.node_id}")
+        self._js = self._nc.jetstream()
+        await ensure_streams(self._js, self._names)
+        self._api = await self._nc.subscribe(
+            self._names.api_subject(), queue=self._names.api_queue_group, cb=self._on_api
+        )
+        self._leases = PartitionLeases(
+            self._nc, self._names, self.node_id, self._partitions, ttl=self._lease_ttl,
+            on_acquired=self._acquired, on_released=self._released,
+        )  # fmt: skip
+        await self._leases.start()
+
+    async def close(self) -> None:
+        """Stop and disconnect."""
+        if self._leases is not None:
+            await self._leases.close()  # releases every partition: others adopt at once
+        if self._api is not None:
+            with contextlib.suppress(NatsError):
+                await self._api.unsubscribe()
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        if self._nc is not None:
+            with contextlib.suppress(NatsError):
+                await self._nc.close()
+        self._nc = None
+
+    # --- ownership -----------------------------------------------------------------------------
+
+    def owns(self, workflow_id: str) -> bool:
+        """Whether the workflow's partition is one this node holds the lease of."""
+        return partition_of(workflow_id, self._partitions) in self._owned
+
+    def _in(self, partition: int) -> Ownership:
+        return lambda workflow_id: partition_of(workflow_id, self._partitions) == partition
+
+    async def _acquired(self, partition: int) -> None:
+        self._owned.add(partition)
+        await self._engine.adopt(self._in(partition))
+        self._control[partition] = await self.nc.subscribe(
+            self._names.control_subject(partition), cb=self._on_call
+        )
+        self._consumers[partition] = asyncio.create_task(
+            self._consume_reports(partition), name=f"aion-results-{partition}"
+        )
+        log.info("node %s owns partition %d", self.node_id, partition)
+
+    async def _released(self, partition: int) -> None:
+        self._owned.discard(partition)
+        control = self._control.pop(partition, None)
+        if control is not None:
+            with contextlib.suppress(NatsError):
+                await control.unsubscribe()
+        consumer = self._consumers.pop(partition, None)
+        if consumer is not None:
+            consumer.cancel()
+            await asyncio.gather(consumer, return_exceptions=True)
+        await self._engine.release(self._in(partition))
+        log.info("node %s gave up partition %d", self.node_id, partition)
+
+    # --- calls ---------------------------------------------------------------------------------
+
+    async def forward(self, call: Call, timeout: float) -> object:
+        """Send `call` to the owner of its workflow's partition; its reply value."""
+        partition = partition_of(call.workflow_id, self._partitions)
+        return await request_call(self.nc, self._names.control_subject(partition), call, timeout)
+
+    async def _on_call(self, msg: Msg) -> None:
+        self._spawn(self._answer(msg, owner=True))
+
+    async def _on_api(self, msg: Msg) -> None:
+        self._spawn(self._answer(msg, owner=False))
+
+    async def _answer(self, msg: Msg, *, owner: bool) -> None:
+        try:
+            call = decode_call(msg.data)
+        except WireFormatError as garbage:
+            log.warning("dropped a message on %s: %s", msg.subject, garbage)
+            if msg.reply:
+                with contextlib.suppress(NatsError):
+                    await msg.respond(error_reply(garbage))
+            return
+        if call.owner_only and not (owner and self._engine_owns(call.workflow_id)):
+            if msg.reply:  # it moved: the caller asks the new owner
+                with contextlib.suppress(NatsError):
+                    await self.nc.publish(
+                        msg.reply, b"", headers={"Aion-Retry": "the partition moved"}
+                    )
+            return
+        try:
+            reply = reply_to(call, await self._engine.serve(call))
+        except AionError as refusal:
+            reply = reply_to(call, error=refusal)
+        except Exception as bug:  # never let one call stop the node
+            log.exception("serving %s failed", call.call)
+            reply = reply_to(call, error=TransportError(f"the engine failed: {bug}"))
+        if msg.reply:
+            with contextlib.suppress(NatsError):
+                await msg.respond(reply)
+
+    def _engine_owns(self, workflow_id: str) -> bool:
+        return bool(workflow_id) and self.owns(workflow_id)
+
+    # --- activity tasks and reports ------------------------------------------------------------
+
+    async def dispatch(self, task: ActivityTask) -> None:
+        """Publish the task on its queue's subject, de-duplicated by its task id."""
+        js = self._js
+        if js is None:
+            raise TransportError("the NATS engine handle is not started")
+        try:
+            await js.publish(
+                self._names.task_subject(task.task_queue),
+                task.model_dump_json().encode(),
+                headers={"Nats-Msg-Id": task.task_id},
+            )
+        except (NatsError, JetStreamError) as error:
+            raise TransportError(f"cannot hand out {task.task_id}: {error}") from None
+
+    async def cancel(self, task: ActivityTask) -> None:
+        """Ask whichever worker runs `task` to stop it."""
+        with contextlib.suppress(NatsError):
+            await self.nc.publish(cancel_subject(self._names), task.task_id.encode())
+
+    def serves_task_queue(self, task_queue: str) -> bool:
+        """Always: workers may join at any time and tasks wait in the stream."""
+        return True  # workers may join at any time; tasks wait in the stream
+
+    async def _consume_reports(self, partition: int) -> None:
+        assert self._js is not None
+        config = ConsumerConfig(
+            durable_name=self._names.result_consumer(partition),
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=_RESULT_ACK_WAIT,
+            filter_subject=self._names.result_subject(partition),
+        )
+        while True:
+            try:
+                subscription = await self._js.pull_subscribe(
+                    self._names.result_subject(partition),
+                    durable=config.durable_name,
+                    stream=self._names.results_stream,
+                    config=config,
+                )
+                break
+            except (NatsError, JetStreamError) as error:
+                log.warning("results of partition %d: %s; retrying", partition, error)
+                await asyncio.sleep(1)
+        while True:
+            try:
+                messages = await subscription.fetch(_REPORT_BATCH, timeout=1)
+            except NatsTimeoutError:
+                continue
+            except (NatsError, JetStreamError) as error:
+                log.warning("results of partition %d: %s; retrying", partition, error)
+                await asyncio.sleep(1)
+                continue
+            for message in messages:
+                self._spawn(self._take_report(message))
+
+    async def _take_report(self, msg: Msg) -> None:
+        try:
+            report = decode_report(msg.data)
+        except WireFormatError as garbage:
+            log.warning("dropped a message on %s: %s", msg.subject, garbage)
+            with contextlib.suppress(NatsError, JetStreamError):
+                await msg.term()  # never deliver it again
+            return
+        with contextlib.suppress(NatsError, JetStreamError):
+            if await self._engine.attempt_reported(report):
+                await msg.ack()
+            else:
+                await msg.nak(delay=_REDELIVER_AFTER)
+
+    # --- live events ---------------------------------------------------------------------------
+
+    def published(self, workflow_id: str, events: Sequence[Event]) -> None:
+        """Publish freshly durable events on the workflow's events subject."""
+        if self._nc is None or not self._nc.is_connected:
+            return  # live events are best effort; the history has them all
+        subject = self._names.events_subject(workflow_id)
+        self._spawn(self._publish_events(subject, list(events)))
+
+    async def _publish_events(self, subject: str, events: list[Event]) -> None:
+        for event in events:
+            with contextlib.suppress(NatsError):
+                await self.nc.publish(subject, encode_event(event))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+
+class NatsQueryService:
+    """Queries go to the engine itself when it owns the workflow, else to the owner."""
+
+    def __init__(self, handle: NatsEngineHandle, engine: EngineRuntime) -> None:
+        self._handle = handle
+        self._engine = engine
+
+    async def start(self) -> None:
+        """Nothing to start: the engine handle carries the queries."""
+
+    async def close(self) -> None:
+        """Nothing to stop: the engine handle carries the queries."""
+
+    async def query(
+        self, workflow_id: str, name: str, args: tuple[Payload, ...], timeout: float
+    ) -> Payload:
+        """The answer, asked here when this node owns the workflow, else at its owner."""
+        call = QueryCall(workflow_id=workflow_id, name=name, args=args, timeout=timeout)
+        if self._handle.owns(workflow_id):
+            answer = await self._engine.serve(call)
+        else:
+            answer = await self._handle.forward(call, timeout + 5)
+        assert isinstance(answer, Payload)
+        return answer

@@ -1,0 +1,88 @@
+"""What aion puts on NATS subjects besides calls and tasks: live events and cancellations.
+
+Calls, replies, tasks and reports are aion_core's own wire messages
+(`aion_core.calls`, `aion_core.tasks`); this module adds the live event feed
+and the request helper every sender shares. Garbage from the wire raises
+`WireFormatError`; listeners log it and go on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from nats.aio.client import Client as NATS
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
+from pydantic import TypeAdapter
+
+from aion_core.calls import Call, decode_reply, decode_wire, encode_call
+from aion_core.errors import TransportError
+from aion_core.events import Event
+
+__all__ = ["decode_event", "encode_event", "request_call"]
+
+log = logging.getLogger("aion.nats")
+
+_EVENT: TypeAdapter[Event] = TypeAdapter(Event)
+_RETRY_PAUSE = 0.2
+"""Between attempts to reach an owner that is not there (yet): a partition moving."""
+_ATTEMPT_TIMEOUT = 5.0
+"""Longest wait for one reply attempt before asking again (the owner may have died)."""
+
+
+def encode_event(event: Event) -> bytes:
+    """A live event as JSON bytes."""
+    return _EVENT.dump_json(event)
+
+
+def decode_event(data: bytes) -> Event:
+    """A live event from JSON bytes; `WireFormatError` for anything else."""
+    return decode_wire(_EVENT, data, "event")
+
+
+async def request_call(nc: NATS, subject: str, call: Call, timeout: float) -> object:
+    """Send `call` to `subject` and return its reply value, asking again while nobody answers.
+
+    A partition between owners has no responder for a moment: that is retried
+    until `timeout` runs out. An owner that dies takes its reply with it: calls
+    that are safe to repeat (a start carries its run id; reads, waits and
+    queries change nothing) are asked again, while a signal, cancel or update
+    whose reply was lost raises `TransportError`, since it may have been recorded.
+
+    Raises:
+        AionError: The owner's typed refusal.
+        TransportError: No engine answered within `timeout` seconds.
+    """
+    data = encode_call(call)
+    deadline = time.monotonic() + timeout
+    repeatable = call.call not in ("submit", "update")
+    attempt_timeout = (
+        _ATTEMPT_TIMEOUT if repeatable and call.call not in ("wait", "query") else timeout
+    )
+    last = "no engine answered"
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TransportError(
+                f"{call.call} call for {call.workflow_id or 'the namespace'!r} on {subject!r}: "
+                f"{last} within {timeout:g}s; is an engine node (aion serve) running?"
+            )
+        try:
+            reply = await nc.request(subject, data, timeout=min(left, attempt_timeout))
+        except NoRespondersError:
+            last = "no engine owns it at the moment"
+        except NatsTimeoutError:
+            if not repeatable:
+                raise TransportError(
+                    f"{call.call} call for {call.workflow_id!r}: no reply within {timeout:g}s; "
+                    "it may or may not have been recorded (look at the history)"
+                ) from None
+            last = "no reply"
+        else:
+            if reply.headers and reply.headers.get("Aion-Retry"):
+                last = reply.headers["Aion-Retry"]  # the node asked no longer owns it
+            else:
+                return decode_reply(call, reply.data)
+        await asyncio.sleep(_RETRY_PAUSE)
