@@ -126,6 +126,16 @@ class Worker:
         return len(self._running)
 
     async def _take_tasks(self) -> None:
+        while True:
+            try:
+                await self._take_tasks_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a transport fault must not leave the worker idle
+                log.exception("taking tasks of %r failed; starting again", self.task_queue)
+                await asyncio.sleep(1)
+
+    async def _take_tasks_once(self) -> None:
         # A slot first, then a task: a task taken and left waiting for a slot would
         # look abandoned to the transport and go to another worker as well.
         deliveries = aiter(self.transport.tasks(self.task_queue, self.max_concurrency))
@@ -145,6 +155,16 @@ class Worker:
             self._running[task_id] = (context, work)
 
     async def _take_cancellations(self) -> None:
+        while True:
+            try:
+                await self._take_cancellations_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("listening for cancellations failed; starting again")
+                await asyncio.sleep(1)
+
+    async def _take_cancellations_once(self) -> None:
         async for task_id in self.transport.cancellations():
             running = self._running.get(task_id)
             if running is not None:

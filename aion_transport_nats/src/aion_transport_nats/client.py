@@ -133,7 +133,6 @@ class NatsTransportClient:
 
     async def tasks(self, task_queue: str, capacity: int) -> AsyncIterator[TaskDelivery]:
         """Tasks of `task_queue`, one at a time, from the queue's durable consumer."""
-        await ensure_streams(self.js, self._names)
         subject = self._names.task_subject(task_queue)
         durable = self._names.task_consumer(task_queue)
         config = ConsumerConfig(
@@ -145,15 +144,22 @@ class NatsTransportClient:
             max_ack_pending=-1,
             max_waiting=max(512, capacity),
         )
-        subscription = await self.js.pull_subscribe(
-            subject, durable=durable, stream=self._names.tasks_stream, config=config
-        )
+        while True:
+            try:  # the first worker or engine of a namespace creates the streams
+                await ensure_streams(self.js, self._names)
+                subscription = await self.js.pull_subscribe(
+                    subject, durable=durable, stream=self._names.tasks_stream, config=config
+                )
+                break
+            except (NatsError, JetStreamError) as error:
+                log.warning("tasks of %r not reachable yet: %s; retrying", task_queue, error)
+                await asyncio.sleep(1)
         while True:
             try:
                 # One at a time: the worker asks for the next task once it has a free
                 # slot, so no task waits here unacknowledged.
                 messages = await subscription.fetch(1, timeout=1)
-            except NatsTimeoutError:
+            except (NatsTimeoutError, TimeoutError):
                 continue
             except (NatsError, JetStreamError) as error:
                 log.warning("tasks of %r: %s; retrying", task_queue, error)

@@ -221,6 +221,16 @@ class NatsEngineHandle:
         return True  # workers may join at any time; tasks wait in the stream
 
     async def _consume_reports(self, partition: int) -> None:
+        while True:
+            try:
+                await self._consume_reports_once(partition)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # whatever the client library raises, keep consuming
+                log.exception("results of partition %d: consumer failed; restarting", partition)
+                await asyncio.sleep(1)
+
+    async def _consume_reports_once(self, partition: int) -> None:
         assert self._js is not None
         config = ConsumerConfig(
             durable_name=self._names.result_consumer(partition),
@@ -244,7 +254,7 @@ class NatsEngineHandle:
         while True:
             try:
                 messages = await subscription.fetch(_REPORT_BATCH, timeout=1)
-            except NatsTimeoutError:
+            except (NatsTimeoutError, TimeoutError):
                 continue
             except (NatsError, JetStreamError) as error:
                 log.warning("results of partition %d: %s; retrying", partition, error)

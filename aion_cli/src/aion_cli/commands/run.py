@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
-import sys
 from typing import Any
 
 import click
 from pydantic_core import to_json
 
 from aion_cli.exit_codes import DOMAIN_FAILURE
+from aion_cli.loading import definitions_in, import_module
 from aion_cli.options import store_option
 from aion_core import Engine, WorkflowFailureError
-from aion_core.definitions import DEFINITION_ATTRIBUTE, ActivityDefinition, WorkflowDefinition
+from aion_core.definitions import DEFINITION_ATTRIBUTE, WorkflowDefinition
 from aion_core.engine import default_store_url
 from aion_core.plugins import Plugins
 
@@ -26,20 +25,11 @@ def _load(target: str) -> tuple[Any, list[Any], list[Any]]:
     module_name, _, name = target.partition(":")
     if not module_name or not name:
         raise click.BadParameter("expected MODULE:WORKFLOW, for example myapp.flows:Checkout")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise click.BadParameter(f"cannot import {module_name!r}: {error}") from None
+    module = import_module(module_name)
     workflow = getattr(module, name, None)
     if not isinstance(getattr(workflow, DEFINITION_ATTRIBUTE, None), WorkflowDefinition):
         raise click.BadParameter(f"{target} is not a @workflow.defn workflow")
-    members = [getattr(module, attribute) for attribute in dir(module)]
-    workflows = [
-        m for m in members if isinstance(getattr(m, DEFINITION_ATTRIBUTE, None), WorkflowDefinition)
-    ]
-    activities = [
-        m for m in members if isinstance(getattr(m, DEFINITION_ATTRIBUTE, None), ActivityDefinition)
-    ]
+    workflows, activities = definitions_in([module])
     return workflow, workflows, activities
 
 
@@ -69,7 +59,6 @@ def run_command(
     plugins: Plugins, target: str, raw_input: str | None, workflow_id: str | None, store: str | None
 ) -> None:
     """Run a workflow to completion in this process and print its result as JSON."""
-    sys.path.insert(0, "")
     workflow, workflows, activities = _load(target)
     arguments = _arguments(raw_input)
     url = store or default_store_url(plugins)

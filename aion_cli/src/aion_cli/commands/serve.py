@@ -1,0 +1,168 @@
+"""`aion serve` and `aion worker`: an engine node and an activity worker, until stopped.
+
+Both run until SIGTERM or SIGINT, then stop cleanly: an engine node hands its
+workflows to the other nodes at once (it releases its partition leases); a
+worker gives its unfinished tasks back to the queue. A node or worker killed
+outright (SIGKILL) loses nothing either: its leases expire and its tasks are
+redelivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+
+import click
+
+from aion_cli.loading import definitions_in, import_module
+from aion_cli.options import store_option
+from aion_core import Engine, Worker
+from aion_core.engine import default_store_url
+from aion_core.plugins import Plugins
+
+__all__ = ["serve_command", "worker_command"]
+
+transport_option = click.option(
+    "--transport",
+    envvar="AION_TRANSPORT",
+    default="inproc://",
+    show_default=True,
+    metavar="URL",
+    help="Where engines, workers and clients meet (AION_TRANSPORT), e.g. nats://host:4222.",
+)
+namespace_option = click.option(
+    "--namespace",
+    envvar="AION_NAMESPACE",
+    default="default",
+    show_default=True,
+    help="Keeps applications sharing a transport apart (AION_NAMESPACE).",
+)
+
+
+log_level_option = click.option(
+    "--log-level",
+    envvar="AION_LOG_LEVEL",
+    default="warning",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+    help="How much to log to stderr (AION_LOG_LEVEL).",
+)
+
+
+def _until_stopped(start: Callable[[asyncio.Event], Awaitable[None]], log_level: str) -> None:
+    """Run `start(stop)` until SIGTERM or SIGINT sets `stop`."""
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for number in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError):  # not on every platform
+                loop.add_signal_handler(number, stop.set)
+        await start(stop)
+
+    asyncio.run(main())
+
+
+@click.command("serve")
+@click.argument("modules", nargs=-1, required=True, metavar="MODULE...")
+@store_option
+@transport_option
+@namespace_option
+@log_level_option
+@click.option(
+    "--activities/--no-activities",
+    default=False,
+    show_default=True,
+    help="Also run the modules' activities here (else workers run them).",
+)
+@click.option(
+    "--max-cached", default=1000, show_default=True, help="Live workflows kept in memory."
+)
+@click.pass_obj
+def serve_command(
+    plugins: Plugins,
+    modules: tuple[str, ...],
+    store: str | None,
+    transport: str,
+    namespace: str,
+    log_level: str,
+    activities: bool,
+    max_cached: int,
+) -> None:
+    """Run an engine node for the workflows of MODULE... until stopped.
+
+    Nodes of one namespace share the store and the transport; each owns a part
+    of the workflows and takes over a dead node's part.
+    """
+    workflows, found_activities = definitions_in([import_module(m) for m in modules])
+    if not workflows:
+        raise click.BadParameter(f"no @workflow.defn found in {', '.join(modules)}")
+    engine = Engine(
+        store or default_store_url(plugins),
+        transport=transport,
+        namespace=namespace,
+        workflows=workflows,
+        activities=found_activities if activities else (),
+        plugins=plugins,
+        max_cached_workflows=max_cached,
+    )
+
+    async def serve(stop: asyncio.Event) -> None:
+        async with engine:
+            click.echo(
+                f"aion serve: engine {engine.identity} serving {len(workflows)} workflow "
+                f"type(s) in namespace {namespace!r}; stop with Ctrl-C or SIGTERM",
+                err=True,
+            )
+            await stop.wait()
+        click.echo("aion serve: stopped", err=True)
+
+    _until_stopped(serve, log_level)
+
+
+@click.command("worker")
+@click.argument("modules", nargs=-1, required=True, metavar="MODULE...")
+@transport_option
+@log_level_option
+@click.option("--task-queue", default="default", show_default=True, help="The queue to serve.")
+@click.option(
+    "--concurrency", default=100, show_default=True, help="Activity attempts running at once."
+)
+@click.pass_obj
+def worker_command(
+    plugins: Plugins,
+    modules: tuple[str, ...],
+    transport: str,
+    log_level: str,
+    task_queue: str,
+    concurrency: int,
+) -> None:
+    """Run the activities of MODULE... for engines on the transport, until stopped."""
+    _, activities = definitions_in([import_module(m) for m in modules])
+    if not activities:
+        raise click.BadParameter(f"no @activity.defn found in {', '.join(modules)}")
+    worker = Worker(
+        transport,
+        activities=activities,
+        task_queue=task_queue,
+        max_concurrency=concurrency,
+        plugins=plugins,
+    )
+
+    async def work(stop: asyncio.Event) -> None:
+        async with worker:
+            click.echo(
+                f"aion worker: {worker.identity} running {len(activities)} activity type(s) "
+                f"from task queue {task_queue!r}; stop with Ctrl-C or SIGTERM",
+                err=True,
+            )
+            await stop.wait()
+        click.echo("aion worker: stopped", err=True)
+
+    _until_stopped(work, log_level)
