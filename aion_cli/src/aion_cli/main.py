@@ -11,6 +11,7 @@ from aion_cli.commands.demo import demo_command
 from aion_cli.commands.plugins import plugins_command
 from aion_cli.commands.run import run_command
 from aion_cli.commands.serve import serve_command, worker_command
+from aion_cli.commands.watch import watch_command
 from aion_cli.exit_codes import USAGE_ERROR, exit_code_for
 from aion_core.errors import AionError
 from aion_core.plugins import Plugins, load_plugins
@@ -28,7 +29,14 @@ def build_cli(plugins: Plugins) -> click.Group:
         """aion: durable workflows as plain async Python."""
         ctx.obj = plugins
 
-    for command in (demo_command, plugins_command, run_command, serve_command, worker_command):
+    for command in (
+        demo_command,
+        plugins_command,
+        run_command,
+        serve_command,
+        worker_command,
+        watch_command,
+    ):
         cli.add_command(command)
     plugins.add_cli_commands(cli)
     return cli
