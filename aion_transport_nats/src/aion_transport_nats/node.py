@@ -80,6 +80,8 @@ class NatsEngineHandle:
         self._consumers: dict[int, asyncio.Task[None]] = {}
         self._api: Subscription | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self.tasks_deduplicated = 0
+        """Tasks handed out again (after an adoption) that the stream had already."""
 
     @property
     def nc(self) -> NATS:
@@ -203,13 +205,16 @@ class NatsEngineHandle:
         if js is None:
             raise TransportError("the NATS engine handle is not started")
         try:
-            await js.publish(
+            ack = await js.publish(
                 self._names.task_subject(task.task_queue),
                 task.model_dump_json().encode(),
                 headers={"Nats-Msg-Id": task.task_id},
             )
         except (NatsError, JetStreamError) as error:
             raise TransportError(f"cannot hand out {task.task_id}: {error}") from None
+        if ack.duplicate:
+            self.tasks_deduplicated += 1
+            log.debug("task %s was handed out already; the stream kept one copy", task.task_id)
 
     async def cancel(self, task: ActivityTask) -> None:
         """Ask whichever worker runs `task` to stop it."""
