@@ -11,7 +11,7 @@ import click
 
 from aion_core.definitions import DEFINITION_ATTRIBUTE, ActivityDefinition, WorkflowDefinition
 
-__all__ = ["definitions_in", "import_module"]
+__all__ = ["definitions_in", "import_module", "import_workflow", "workflow_or_name"]
 
 
 def import_module(name: str) -> ModuleType:
@@ -41,3 +41,29 @@ def definitions_in(modules: list[ModuleType]) -> tuple[list[Any], list[Any]]:
             elif isinstance(definition, ActivityDefinition) and member not in activities:
                 activities.append(member)
     return workflows, activities
+
+
+def import_workflow(target: str) -> tuple[Any, ModuleType]:
+    """The ``@workflow.defn`` named by ``MODULE:NAME``, and its module.
+
+    Raises:
+        click.BadParameter: `target` is not ``MODULE:NAME``, cannot be imported, or is
+            not a workflow (exit code 2).
+    """
+    module_name, _, name = target.partition(":")
+    if not module_name or not name:
+        raise click.BadParameter("expected MODULE:WORKFLOW, for example myapp.flows:Checkout")
+    module = import_module(module_name)
+    workflow = getattr(module, name, None)
+    if not isinstance(getattr(workflow, DEFINITION_ATTRIBUTE, None), WorkflowDefinition):
+        raise click.BadParameter(f"{target} is not a @workflow.defn workflow")
+    return workflow, module
+
+
+def workflow_or_name(text: str) -> object:
+    """A workflow type name as it is, or the workflow ``MODULE:NAME`` names (to check input here).
+
+    Raises:
+        click.BadParameter: ``MODULE:NAME`` that does not name a workflow (exit code 2).
+    """
+    return import_workflow(text)[0] if ":" in text else text

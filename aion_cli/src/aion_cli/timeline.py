@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
 
 from aion_core.converter import JSON_ENCODING
 from aion_core.events import (
@@ -19,10 +21,14 @@ from aion_core.events import (
     ChildWorkflowStarted,
     ChildWorkflowStartFailed,
     Event,
+    ExternalSignalSent,
     Payload,
     SignalReceived,
+    TimerCancelled,
     TimerFired,
     TimerStarted,
+    UpdateAccepted,
+    UpdateCompleted,
     WorkflowCompleted,
     WorkflowContinuedAsNew,
     WorkflowFailed,
@@ -36,13 +42,22 @@ __all__ = ["TimelineRow", "describe_event", "show_payload", "timeline"]
 _MAX_PAYLOAD = 80
 
 
-@dataclass(frozen=True)
-class TimelineRow:
-    """One event, for display."""
+class TimelineRow(BaseModel):
+    """One event, for display (and for ``--json``).
+
+    Attributes:
+        seq: The event's seq.
+        recorded_at: When it was recorded.
+        offset: Seconds since the first event.
+        type: The event type.
+        detail: What it means, in a few words.
+    """
+
+    model_config = ConfigDict(frozen=True)
 
     seq: int
+    recorded_at: datetime
     offset: float
-    """Seconds since the first event."""
     type: str
     detail: str
 
@@ -99,8 +114,19 @@ def describe_event(event: Event) -> str:
         return f"timer #{body.timer_id} for {body.duration.total_seconds():g}s"
     if isinstance(body, TimerFired):
         return f"timer #{body.timer_id} fired"
+    if isinstance(body, TimerCancelled):
+        return f"timer #{body.timer_id} cancelled"
     if isinstance(body, SignalReceived):
         return f"signal {body.signal_name}({_args(body.args)})"
+    if isinstance(body, ExternalSignalSent):
+        sent = f"signal #{body.signal_id} {body.signal_name}({_args(body.args)})"
+        return f"{sent} to {body.target_workflow_id}"
+    if isinstance(body, UpdateAccepted):
+        return f"update {body.update_name}({_args(body.args)}) accepted"
+    if isinstance(body, UpdateCompleted):
+        if body.failure is not None:
+            return f"update failed: {body.failure.type}: {body.failure.message}"
+        return f"update → {show_payload(body.result)}" if body.result is not None else "update done"
     if isinstance(body, ChildWorkflowStarted):
         started = f"{body.workflow_type}({_args(body.input)})"
         return f"child #{body.child_id} {started} as {body.workflow_id}"
@@ -120,6 +146,7 @@ def timeline(events: Sequence[Event]) -> list[TimelineRow]:
     return [
         TimelineRow(
             seq=event.seq,
+            recorded_at=event.recorded_at,
             offset=(event.recorded_at - start).total_seconds(),
             type=event.type,
             detail=describe_event(event),

@@ -8,13 +8,14 @@ import uuid
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from aion_cli.connections import store_url
 from aion_cli.examples import order_saga
 from aion_cli.exit_codes import DOMAIN_FAILURE
 from aion_cli.options import store_option
 from aion_cli.timeline import timeline
 from aion_core import Engine, WorkflowFailureError
-from aion_core.engine import default_store_url
 from aion_core.plugins import Plugins
 from aion_core.urls import redact_url
 
@@ -33,15 +34,16 @@ EXPECTED = {"book": "completed", "unicorn": "failed", "gift": "failed"}
 @store_option
 @click.pass_obj
 def demo_command(plugins: Plugins, store: str | None) -> None:
-    """Run three orders through the bundled order saga and print what happened.
+    """Run the bundled order saga and show what happened.
 
+    Three orders go through it, on the store (default: sqlite:///aion.db).
     Every order's payment is retried once, then it waits for approval (a signal
     raced against a deadline) while the demo asks its status (a query). The
     book is approved and shipped by a child workflow; the unicorn is approved
     but cannot ship, and the gift is rejected: both are compensated (refund,
     then release).
     """
-    url = store or default_store_url(plugins)
+    url = store_url(plugins, store)
     if not asyncio.run(_demo(plugins, url)):
         raise SystemExit(DOMAIN_FAILURE)
 
@@ -92,7 +94,7 @@ async def _demo(plugins: Plugins, url: str) -> bool:
             table.add_column("event")
             table.add_column("detail")
             for row in timeline(await handle.history()):
-                table.add_row(str(row.seq), f"{row.offset:.3f}", row.type, row.detail)
+                table.add_row(str(row.seq), f"{row.offset:.3f}", row.type, Text(row.detail))
             console.print(table)
             console.print(f"  result: {detail}\n")
     ok = {order_id: status for order_id, (status, _) in outcomes.items()} == EXPECTED

@@ -2,29 +2,32 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 
 import click
-from rich.console import Console
-from rich.table import Table
 
+from aion_cli.options import json_option
+from aion_cli.output import console, echo_json, table
 from aion_core.plugins import Plugins
 
 __all__ = ["plugins_command"]
 
 
 @click.command("plugins")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@json_option
 @click.pass_obj
 def plugins_command(plugins: Plugins, as_json: bool) -> None:
-    """List loaded plugins: name, distribution, version and the hooks each implements."""
+    """List loaded plugins, their versions and hooks.
+
+    Each plugin's name, the distribution and version it comes from, and the
+    hooks it implements.
+    """
     infos = plugins.describe()
     if as_json:
-        click.echo(json.dumps([asdict(info) for info in infos], indent=2))
+        echo_json([asdict(info) for info in infos])
         return
-    table = Table("plugin", "distribution", "version", "hooks", box=None)
+    listing = table("plugin", "distribution", "version", "hooks")
     for info in infos:
         origin = f"{info.distribution or '?'}{' (built-in)' if info.builtin else ''}"
-        table.add_row(info.name, origin, info.version or "?", ", ".join(info.hooks))
-    Console().print(table)
+        listing.add_row(info.name, origin, info.version or "?", ", ".join(info.hooks))
+    console().print(listing)

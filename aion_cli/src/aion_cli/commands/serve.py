@@ -17,39 +17,13 @@ from collections.abc import Awaitable, Callable
 
 import click
 
+from aion_cli.connections import namespace_in, store_url, with_namespace
 from aion_cli.loading import definitions_in, import_module
-from aion_cli.options import store_option
+from aion_cli.options import log_level_option, namespace_option, store_option, transport_option
 from aion_core import Engine, Worker
-from aion_core.engine import default_store_url
 from aion_core.plugins import Plugins
 
 __all__ = ["serve_command", "worker_command"]
-
-transport_option = click.option(
-    "--transport",
-    envvar="AION_TRANSPORT",
-    default="inproc://",
-    show_default=True,
-    metavar="URL",
-    help="Where engines, workers and clients meet (AION_TRANSPORT), e.g. nats://host:4222.",
-)
-namespace_option = click.option(
-    "--namespace",
-    envvar="AION_NAMESPACE",
-    default="default",
-    show_default=True,
-    help="Keeps applications sharing a transport apart (AION_NAMESPACE).",
-)
-
-
-log_level_option = click.option(
-    "--log-level",
-    envvar="AION_LOG_LEVEL",
-    default="warning",
-    show_default=True,
-    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
-    help="How much to log to stderr (AION_LOG_LEVEL).",
-)
 
 
 def _until_stopped(start: Callable[[asyncio.Event], Awaitable[None]], log_level: str) -> None:
@@ -90,12 +64,12 @@ def serve_command(
     modules: tuple[str, ...],
     store: str | None,
     transport: str,
-    namespace: str,
+    namespace: str | None,
     log_level: str,
     activities: bool,
     max_cached: int,
 ) -> None:
-    """Run an engine node for the workflows of MODULE... until stopped.
+    """Run an engine node for MODULE's workflows until stopped.
 
     Nodes of one namespace share the store and the transport; each owns a part
     of the workflows and takes over a dead node's part.
@@ -103,8 +77,9 @@ def serve_command(
     workflows, found_activities = definitions_in([import_module(m) for m in modules])
     if not workflows:
         raise click.BadParameter(f"no @workflow.defn found in {', '.join(modules)}")
+    namespace = namespace_in(transport) or namespace or "default"
     engine = Engine(
-        store or default_store_url(plugins),
+        store_url(plugins, store),
         transport=transport,
         namespace=namespace,
         workflows=workflows,
@@ -129,6 +104,7 @@ def serve_command(
 @click.command("worker")
 @click.argument("modules", nargs=-1, required=True, metavar="MODULE...")
 @transport_option
+@namespace_option
 @log_level_option
 @click.option("--task-queue", default="default", show_default=True, help="The queue to serve.")
 @click.option(
@@ -139,16 +115,21 @@ def worker_command(
     plugins: Plugins,
     modules: tuple[str, ...],
     transport: str,
+    namespace: str | None,
     log_level: str,
     task_queue: str,
     concurrency: int,
 ) -> None:
-    """Run the activities of MODULE... for engines on the transport, until stopped."""
+    """Run the activities of MODULE... for the engines, until stopped.
+
+    The worker takes tasks of its task queue from the transport, so it needs one
+    the engines share, such as nats://host:4222.
+    """
     _, activities = definitions_in([import_module(m) for m in modules])
     if not activities:
         raise click.BadParameter(f"no @activity.defn found in {', '.join(modules)}")
     worker = Worker(
-        transport,
+        with_namespace(transport, namespace),
         activities=activities,
         task_queue=task_queue,
         max_concurrency=concurrency,

@@ -1,0 +1,135 @@
+"""Where `--store`, `--transport`, `--namespace` and `--log-level` come from, in order.
+
+1. the command's own flag (``aion list --store URL``), then the same flag given
+   before the command (``aion --store URL list``);
+2. the environment: ``AION_STORE``, ``AION_TRANSPORT``, ``AION_NAMESPACE``,
+   ``AION_LOG_LEVEL``;
+3. the config file: ``--config PATH`` (or ``AION_CONFIG``), else ``aion.toml``
+   in the working directory when it exists, with top-level keys ``store``,
+   ``transport``, ``namespace``, ``log_level``;
+4. the built-in default of each setting.
+
+The file is read once, when the root command starts, and kept in the Click
+context's `meta`, which every subcommand shares.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import click
+
+from aion_core.errors import ConfigurationError
+
+__all__ = [
+    "CONFIG_FILE",
+    "SETTINGS",
+    "Config",
+    "Setting",
+    "config_of",
+    "load_config",
+    "remember_config",
+]
+
+CONFIG_FILE = "aion.toml"
+"""The config file read from the working directory when no ``--config`` is given."""
+
+Setting = Literal["store", "transport", "namespace", "log_level"]
+
+SETTINGS: dict[Setting, str] = {
+    "store": "AION_STORE",
+    "transport": "AION_TRANSPORT",
+    "namespace": "AION_NAMESPACE",
+    "log_level": "AION_LOG_LEVEL",
+}
+"""Every setting and the environment variable that gives it."""
+
+_META_KEY = "aion.config"
+
+
+@dataclass(frozen=True)
+class Config:
+    """The settings from every source but the command's own flags.
+
+    Attributes:
+        flags: Settings given as flags before the command (``aion --store URL list``).
+        environ: The environment.
+        file: Settings from the config file.
+        path: The config file read, or None.
+    """
+
+    flags: Mapping[str, str] = field(default_factory=dict)
+    environ: Mapping[str, str] = field(default_factory=dict)
+    file: Mapping[str, str] = field(default_factory=dict)
+    path: Path | None = None
+
+    def lookup(self, setting: Setting) -> tuple[str, str] | None:
+        """The value of `setting` and where it came from, or None when nothing sets it."""
+        if (value := self.flags.get(setting)) is not None:
+            return value, f"--{setting.replace('_', '-')}"
+        variable = SETTINGS[setting]
+        if value := self.environ.get(variable):
+            return value, variable
+        if (value := self.file.get(setting)) is not None:
+            return value, f"{self.path} ({setting})"
+        return None
+
+
+def load_config(
+    path: Path | None = None,
+    *,
+    flags: Mapping[str, str | None] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Read the config file (`path`, else ``aion.toml`` here if present) into a `Config`.
+
+    Raises:
+        ConfigurationError: The file is not valid TOML, has a key aion does not know,
+            or a value that is not a string.
+    """
+    if path is None and Path(CONFIG_FILE).is_file():
+        path = Path(CONFIG_FILE)
+    file: dict[str, str] = {}
+    if path is not None:
+        file = _read(path)
+    given = {key: value for key, value in (flags or {}).items() if value is not None}
+    return Config(
+        flags=given, environ=os.environ if environ is None else environ, file=file, path=path
+    )
+
+
+def _read(path: Path) -> dict[str, str]:
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ConfigurationError(f"cannot read config file {path}: {error.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigurationError(f"config file {path} is not valid TOML: {error}") from None
+    known = ", ".join(SETTINGS)
+    for key, value in document.items():
+        if key not in SETTINGS:
+            raise ConfigurationError(f"config file {path}: unknown key {key!r}; aion reads {known}")
+        if not isinstance(value, str):
+            raise ConfigurationError(
+                f'config file {path}: {key} must be a string, such as {key} = "..."'
+            )
+    return dict(document)
+
+
+def config_of(ctx: click.Context) -> Config:
+    """The `Config` of this invocation (read on first use when the root command did not)."""
+    config = ctx.meta.get(_META_KEY)
+    if config is None:
+        config = ctx.meta[_META_KEY] = load_config()
+    assert isinstance(config, Config)
+    return config
+
+
+def remember_config(ctx: click.Context, config: Config) -> None:
+    """Keep `config` for every subcommand of this invocation."""
+    ctx.meta[_META_KEY] = config
