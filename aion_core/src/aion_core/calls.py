@@ -147,33 +147,31 @@ class HistoryCall(_Wire):
     owner_only: ClassVar[bool] = False
 
 
-class ListCall(_Wire):
+class _Filter(_Wire):
+    """Conditions every listed workflow meets (`WorkflowFilter` on the wire)."""
+
+    workflow_id: str = ""
+    statuses: frozenset[WorkflowStatus] | None = None
+    workflow_type: str | None = None
+    search: dict[str, SearchAttributeValue] = Field(default_factory=dict)
+    started_after: datetime | None = None
+    started_before: datetime | None = None
+    owner_only: ClassVar[bool] = False
+
+
+class ListCall(_Filter):
     """List workflows matching every given filter, newest first (any engine answers)."""
 
     call: Literal["list"] = "list"
-    workflow_id: str = ""
-    statuses: frozenset[WorkflowStatus] | None = None
-    workflow_type: str | None = None
-    search: dict[str, SearchAttributeValue] = Field(default_factory=dict)
-    started_after: datetime | None = None
-    started_before: datetime | None = None
     limit: int = Field(default=100, ge=1)
     reply_type: ClassVar[Any] = list[WorkflowRecord]
-    owner_only: ClassVar[bool] = False
 
 
-class CountCall(_Wire):
+class CountCall(_Filter):
     """Count workflows matching every given filter (any engine answers)."""
 
     call: Literal["count"] = "count"
-    workflow_id: str = ""
-    statuses: frozenset[WorkflowStatus] | None = None
-    workflow_type: str | None = None
-    search: dict[str, SearchAttributeValue] = Field(default_factory=dict)
-    started_after: datetime | None = None
-    started_before: datetime | None = None
     reply_type: ClassVar[Any] = int
-    owner_only: ClassVar[bool] = False
 
 
 Call: TypeAlias = Annotated[

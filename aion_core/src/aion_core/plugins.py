@@ -205,6 +205,14 @@ class Plugins:
         impls = getattr(self.manager.hook, hook_name).get_hookimpls()
         return sorted({impl.plugin_name for impl in impls})
 
+    def _first(self, hook_name: str, kind: str, url: str, **arguments: object) -> Any:
+        """What the first plugin handling `url`'s scheme returns from `hook_name`."""
+        url_scheme(url, kind="store" if kind == "store" else "transport")
+        found = getattr(self._hook, hook_name)(url=url, **arguments)
+        if found is None:
+            raise UnknownURLSchemeError(kind, redact_url(url), self._implementers(hook_name))
+        return found
+
     def event_store(self, url: str) -> EventStore:
         """The store for `url`, unopened.
 
@@ -212,56 +220,24 @@ class Plugins:
             ConfigurationError: `url` is not a URL.
             UnknownURLSchemeError: No installed plugin handles its scheme.
         """
-        url_scheme(url, kind="store")
-        store: EventStore | None = self._hook.aion_event_store(url=url)
-        if store is None:
-            raise UnknownURLSchemeError(
-                "store", redact_url(url), self._implementers("aion_event_store")
-            )
+        store: EventStore = self._first("aion_event_store", "store", url)
         return store
 
     def engine_handle(self, url: str, engine: EngineRuntime) -> EngineHandle:
-        """The transport for `url`, serving `engine`.
-
-        Raises:
-            ConfigurationError: `url` is not a URL.
-            UnknownURLSchemeError: No installed plugin handles its scheme.
-        """
-        url_scheme(url, kind="transport")
-        handle: EngineHandle | None = self._hook.aion_engine_handle(url=url, engine=engine)
-        if handle is None:
-            raise UnknownURLSchemeError(
-                "transport", redact_url(url), self._implementers("aion_engine_handle")
-            )
+        """The transport for `url`, serving `engine` (errors as `event_store`)."""
+        handle: EngineHandle = self._first("aion_engine_handle", "transport", url, engine=engine)
         return handle
 
     def query_service(self, url: str, engine: EngineRuntime) -> QueryService:
-        """The query service of the transport at `url`.
-
-        Raises:
-            UnknownURLSchemeError: No installed plugin handles its scheme.
-        """
-        url_scheme(url, kind="transport")
-        service: QueryService | None = self._hook.aion_query_service(url=url, engine=engine)
-        if service is None:
-            raise UnknownURLSchemeError(
-                "query service", redact_url(url), self._implementers("aion_query_service")
-            )
+        """The query service of the transport at `url` (errors as `event_store`)."""
+        service: QueryService = self._first(
+            "aion_query_service", "query service", url, engine=engine
+        )
         return service
 
     def transport_client(self, url: str) -> TransportClient:
-        """The client side of transport `url` (for clients and workers), unconnected.
-
-        Raises:
-            ConfigurationError: `url` is not a URL.
-            UnknownURLSchemeError: No installed plugin handles its scheme.
-        """
-        url_scheme(url, kind="transport")
-        client: TransportClient | None = self._hook.aion_transport_client(url=url)
-        if client is None:
-            raise UnknownURLSchemeError(
-                "transport", redact_url(url), self._implementers("aion_transport_client")
-            )
+        """The unconnected client side of transport `url` (errors as `event_store`)."""
+        client: TransportClient = self._first("aion_transport_client", "transport", url)
         return client
 
     def wrap_recorder(self, recorder: Recorder) -> Recorder:
