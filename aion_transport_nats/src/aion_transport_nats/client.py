@@ -25,7 +25,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 from nats.js.errors import Error as JetStreamError
 
-from aion_core.calls import Call
+from aion_core.calls import MAX_WIRE_BYTES, Call
 from aion_core.errors import TransportError, WireFormatError
 from aion_core.events import Event
 from aion_core.tasks import ActivityTask, AttemptReport, decode_task
@@ -196,8 +196,30 @@ class NatsTransportClient:
         subscription = await self.nc.subscribe(cancel_subject(self._names))
         try:
             async for msg in subscription.messages:
-                with contextlib.suppress(UnicodeDecodeError):
-                    yield msg.data.decode()
+                task_id = _task_id_in(msg.data)
+                if task_id is None:
+                    log.warning(
+                        "dropped a message on %s: not a task id (%d bytes)",
+                        msg.subject,
+                        len(msg.data),
+                    )
+                    continue
+                yield task_id
         finally:
             with contextlib.suppress(NatsError):
                 await subscription.unsubscribe()
+
+
+def _task_id_in(data: bytes) -> str | None:
+    """The task id (``<workflow>:<run>:<activity>:<attempt>``) a cancellation carries, or None."""
+    if len(data) > MAX_WIRE_BYTES:
+        return None
+    try:
+        task_id = data.decode()
+    except UnicodeDecodeError:
+        return None
+    head, _, attempt = task_id.rpartition(":")
+    head, _, activity = head.rpartition(":")
+    workflow_id, _, run_id = head.rpartition(":")
+    numbers = (activity + attempt).isascii() and activity.isdigit() and attempt.isdigit()
+    return task_id if workflow_id and run_id and numbers else None

@@ -10,6 +10,10 @@ partitions whose leases it holds (`PartitionLeases`). For each one it
 - and, on adoption, recovers the partition's open workflows from the store
   (re-handing out their unfinished attempts under the same task ids).
 
+Giving a partition up, it lets the signals and updates it is serving finish
+(briefly), tells other callers to ask the new owner, and leaves the reports it
+has not acknowledged to the new owner.
+
 Every node also answers store reads on ``aion.<ns>.api`` (a queue group).
 Garbage on any of these subjects is answered with an error or dropped, and
 logged; it never stops the node.
@@ -45,7 +49,7 @@ from aion_transport_nats.leases import PartitionLeases
 from aion_transport_nats.options import NatsOptions
 from aion_transport_nats.partitions import partition_of
 from aion_transport_nats.streams import StreamNames, ensure_streams
-from aion_transport_nats.wire import encode_event, request_call
+from aion_transport_nats.wire import encode_event, is_repeatable, request_call
 
 __all__ = ["NatsEngineHandle", "NatsQueryService", "cancel_subject"]
 
@@ -55,6 +59,8 @@ _REPORT_BATCH = 64
 _REDELIVER_AFTER = 0.5
 """Seconds before a report the engine could not take yet is delivered again."""
 _RESULT_ACK_WAIT = 60.0
+_HANDOVER_FRACTION = 0.1
+"""Of the lease ttl: how long calls being served may go on once their partition is released."""
 
 
 def cancel_subject(names: StreamNames) -> str:
@@ -80,6 +86,9 @@ class NatsEngineHandle:
         self._consumers: dict[int, asyncio.Task[None]] = {}
         self._api: Subscription | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._serving: dict[int, set[asyncio.Task[Any]]] = {}
+        """Signals and updates being served, by the partition of their workflow."""
+        self._handed_over: set[asyncio.Task[Any]] = set()
         self.tasks_deduplicated = 0
         """Tasks handed out again (after an adoption) that the stream had already."""
 
@@ -147,11 +156,22 @@ class NatsEngineHandle:
         if control is not None:
             with contextlib.suppress(NatsError):
                 await control.unsubscribe()
+        # Signals and updates taken already may finish first (briefly: a lost lease leaves
+        # 0.15 of its ttl before another node adopts): releasing stops the workflows under
+        # them, and their senders could not know whether they were recorded. Other calls
+        # are asked again at the new owner.
+        serving = self._serving.pop(partition, set())
+        if serving:
+            await asyncio.wait(set(serving), timeout=self._lease_ttl * _HANDOVER_FRACTION)
         consumer = self._consumers.pop(partition, None)
         if consumer is not None:
             consumer.cancel()
             await asyncio.gather(consumer, return_exceptions=True)
         await self._engine.release(self._in(partition))
+        for call in serving:  # the rest is told the workflow moved (see _answer)
+            if not call.done():
+                self._handed_over.add(call)
+                call.cancel()
         log.info("node %s gave up partition %d", self.node_id, partition)
 
     # --- calls ---------------------------------------------------------------------------------
@@ -170,6 +190,11 @@ class NatsEngineHandle:
     async def _answer(self, msg: Msg, *, owner: bool) -> None:
         try:
             call = decode_call(msg.data)
+            if call.owner_only and not owner:  # it would be asked to retry forever
+                raise WireFormatError(
+                    f"a {call.call} call goes to the control subject of its workflow's "
+                    f"partition, not to {msg.subject}"
+                )
         except WireFormatError as garbage:
             log.warning("dropped a message on %s: %s", msg.subject, garbage)
             if msg.reply:
@@ -177,22 +202,45 @@ class NatsEngineHandle:
                     await msg.respond(error_reply(garbage))
             return
         if call.owner_only and not (owner and self._engine_owns(call.workflow_id)):
-            if msg.reply:  # it moved: the caller asks the new owner
-                with contextlib.suppress(NatsError):
-                    await self.nc.publish(
-                        msg.reply, b"", headers={"Aion-Retry": "the partition moved"}
-                    )
+            await self._moved(msg)  # the caller asks the new owner
             return
+        this = asyncio.current_task()
+        serving: set[asyncio.Task[Any]] = set()
+        if call.owner_only and not is_repeatable(call) and this is not None:
+            serving = self._serving.setdefault(
+                partition_of(call.workflow_id, self._partitions), set()
+            )
+            serving.add(this)
         try:
             reply = reply_to(call, await self._engine.serve(call))
+        except asyncio.CancelledError:
+            if this is not None and this.cancelling() and this not in self._handed_over:
+                raise  # the node stops
+            # The workflow was released under the call (its partition moved, see _released).
+            if is_repeatable(call):
+                await self._moved(msg)
+                return
+            reply = reply_to(call, error=TransportError(
+                f"{call.call} call for {call.workflow_id!r}: the workflow moved to another "
+                "engine node meanwhile; it may or may not have been recorded (look at the history)"
+            ))  # fmt: skip
         except AionError as refusal:
             reply = reply_to(call, error=refusal)
         except Exception as bug:  # never let one call stop the node
             log.exception("serving %s failed", call.call)
             reply = reply_to(call, error=TransportError(f"the engine failed: {bug}"))
+        finally:
+            serving.discard(this)
+            self._handed_over.discard(this)
         if msg.reply:
             with contextlib.suppress(NatsError):
                 await msg.respond(reply)
+
+    async def _moved(self, msg: Msg) -> None:
+        """Tell the caller to ask again: another node owns the workflow's partition now."""
+        if msg.reply:
+            with contextlib.suppress(NatsError):
+                await self.nc.publish(msg.reply, b"", headers={"Aion-Retry": "the partition moved"})
 
     def _engine_owns(self, workflow_id: str) -> bool:
         return bool(workflow_id) and self.owns(workflow_id)
@@ -256,19 +304,26 @@ class NatsEngineHandle:
             except (NatsError, JetStreamError) as error:
                 log.warning("results of partition %d: %s; retrying", partition, error)
                 await asyncio.sleep(1)
-        while True:
-            try:
-                messages = await subscription.fetch(_REPORT_BATCH, timeout=1)
-            except (NatsTimeoutError, TimeoutError):
-                continue
-            except (NatsError, JetStreamError) as error:
-                log.warning("results of partition %d: %s; retrying", partition, error)
-                await asyncio.sleep(1)
-                continue
-            for message in messages:
-                self._spawn(self._take_report(message))
+        try:
+            while True:
+                try:
+                    messages = await subscription.fetch(_REPORT_BATCH, timeout=1)
+                except (NatsTimeoutError, TimeoutError):
+                    continue
+                except (NatsError, JetStreamError) as error:
+                    log.warning("results of partition %d: %s; retrying", partition, error)
+                    await asyncio.sleep(1)
+                    continue
+                for message in messages:
+                    self._spawn(self._take_report(partition, message))
+        finally:
+            # A fetch outlives its caller on the server: without this, a report that
+            # arrives just after the partition moved would go to this node's inbox and
+            # wait out the ack wait before reaching the new owner.
+            with contextlib.suppress(NatsError, JetStreamError):
+                await subscription.unsubscribe()
 
-    async def _take_report(self, msg: Msg) -> None:
+    async def _take_report(self, partition: int, msg: Msg) -> None:
         try:
             report = decode_report(msg.data)
         except WireFormatError as garbage:
@@ -277,7 +332,11 @@ class NatsEngineHandle:
                 await msg.term()  # never deliver it again
             return
         with contextlib.suppress(NatsError, JetStreamError):
-            if await self._engine.attempt_reported(report):
+            settled = await self._engine.attempt_reported(report)
+            # Acknowledged only while the partition is still ours: a partition given up
+            # meanwhile settles its attempts unrecorded, and the report is the new
+            # owner's (its outcome would be lost: the task id is de-duplicated).
+            if settled and partition in self._owned:
                 await msg.ack()
             else:
                 await msg.nak(delay=_REDELIVER_AFTER)

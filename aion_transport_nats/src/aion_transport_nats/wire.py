@@ -21,7 +21,7 @@ from aion_core.calls import Call, decode_reply, decode_wire, encode_call
 from aion_core.errors import TransportError
 from aion_core.events import Event
 
-__all__ = ["decode_event", "encode_event", "request_call"]
+__all__ = ["decode_event", "encode_event", "is_repeatable", "request_call"]
 
 log = logging.getLogger("aion.nats")
 
@@ -42,6 +42,14 @@ def decode_event(data: bytes) -> Event:
     return decode_wire(_EVENT, data, "event")
 
 
+def is_repeatable(call: Call) -> bool:
+    """Whether asking `call` twice does what asking once does (all but signals and updates).
+
+    A start carries its run id; reads, waits and queries change nothing.
+    """
+    return call.call not in ("submit", "update")
+
+
 async def request_call(nc: NATS, subject: str, call: Call, timeout: float) -> object:
     """Send `call` to `subject` and return its reply value, asking again while nobody answers.
 
@@ -57,7 +65,7 @@ async def request_call(nc: NATS, subject: str, call: Call, timeout: float) -> ob
     """
     data = encode_call(call)
     deadline = time.monotonic() + timeout
-    repeatable = call.call not in ("submit", "update")
+    repeatable = is_repeatable(call)
     attempt_timeout = (
         _ATTEMPT_TIMEOUT if repeatable and call.call not in ("wait", "query") else timeout
     )

@@ -162,6 +162,8 @@ class WorkflowRunner:
         self._drainer: asyncio.Task[None] | None = None
         self._held = False
         """Set while supervision backs off: arrivals wait instead of replaying failing code."""
+        self._taken: list[Arrival] = []
+        """Arrivals the step in progress took; `stop` answers them if it cancels the step."""
 
     @property
     def busy(self) -> bool:
@@ -220,13 +222,16 @@ class WorkflowRunner:
 
     async def stop(self) -> None:
         """Cancel the step in progress (engine shutdown); waiting arrivals are cancelled."""
-        drainer = self._drainer
+        drainer, taken = self._drainer, self._taken
         if drainer is not None:
             drainer.cancel()
             await asyncio.gather(drainer, return_exceptions=True)
-        for arrival in self._arrivals:
+        # Whoever sent what was waiting or in the cancelled step hears so: what the step
+        # had not committed is not recorded, what it had is found again after a restart.
+        for arrival in [*taken, *self._arrivals]:
             arrival.done.cancel()
         self._arrivals.clear()
+        self._taken = []
         self.forget()
 
     async def ensure_live(self) -> None:
@@ -238,6 +243,7 @@ class WorkflowRunner:
         try:
             while self._arrivals and not self._held:
                 arrivals, self._arrivals = self._arrivals, []
+                self._taken = arrivals
                 queries = [a for a in arrivals if a.kind == "query"]
                 if queries:  # answered at the last durable state, before the new inputs
                     await self._answer(queries)
@@ -245,6 +251,7 @@ class WorkflowRunner:
                 if arrivals:
                     await self._step(arrivals)
         finally:
+            self._taken = []
             self._drainer = None
             self.engine.runner_idle(self)
 
