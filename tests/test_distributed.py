@@ -40,6 +40,7 @@ from aion_transport_nats.node import cancel_subject
 from aion_transport_nats.options import parse_nats_url
 from aion_transport_nats.partitions import partition_of
 from aion_transport_nats.streams import StreamNames
+from aion_transport_nats.streams import delete_namespace as delete_streams
 from aion_transport_nats.wire import decode_event, encode_event
 
 if TYPE_CHECKING:
@@ -219,10 +220,8 @@ async def delete_namespace(transport_url: str) -> None:
     names = names_of(transport_url)
     nc = await connect(transport_url, name="aion-test-cleanup")
     try:
-        js = nc.jetstream()
-        for stream in (names.tasks_stream, names.results_stream, f"KV_{names.leases_bucket}"):
-            with contextlib.suppress(NotFoundError, nats.errors.Error):
-                await js.delete_stream(stream)
+        with contextlib.suppress(nats.errors.Error):
+            await delete_streams(nc.jetstream(), names)
     finally:
         await nc.close()
 

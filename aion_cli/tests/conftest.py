@@ -17,12 +17,11 @@ import nats.errors
 import pytest
 import pytest_asyncio
 from click.testing import CliRunner, Result
-from nats.js.errors import NotFoundError
 
 from aion_cli.main import build_cli
 from aion_core.plugins import load_plugins
 from aion_transport_nats.connection import connect
-from aion_transport_nats.streams import StreamNames
+from aion_transport_nats.streams import StreamNames, delete_namespace
 
 
 @pytest.fixture
@@ -117,9 +116,7 @@ async def nats_namespace(nats_url: str) -> AsyncIterator[str]:
     yield f"{nats_url}?namespace={names.namespace}&lease_ttl=2"
     client = await connect(nats_url, name="aion-cli-test-cleanup")
     try:
-        js = client.jetstream()
-        for stream in (names.tasks_stream, names.results_stream, f"KV_{names.leases_bucket}"):
-            with contextlib.suppress(NotFoundError, nats.errors.Error):
-                await js.delete_stream(stream)
+        with contextlib.suppress(nats.errors.Error):
+            await delete_namespace(client.jetstream(), names)
     finally:
         await client.close()

@@ -12,24 +12,15 @@ import nats.errors
 import pytest
 import pytest_asyncio
 from nats.aio.client import Client
-from nats.js.errors import NotFoundError
 
 from aion_transport_nats.connection import connect
-from aion_transport_nats.streams import StreamNames
+from aion_transport_nats.streams import StreamNames, delete_namespace
 
 
 @pytest.fixture
 def names() -> StreamNames:
     """Names of a namespace no other test (or test run on a shared server) uses."""
     return StreamNames(f"t{uuid.uuid4().hex[:12]}")
-
-
-async def delete_namespace(client: Client, names: StreamNames) -> None:
-    """Delete the namespace's streams and lease bucket, if they exist."""
-    js = client.jetstream()
-    for stream in (names.tasks_stream, names.results_stream, f"KV_{names.leases_bucket}"):
-        with contextlib.suppress(NotFoundError):
-            await js.delete_stream(stream)
 
 
 @pytest_asyncio.fixture
@@ -40,7 +31,7 @@ async def nc(nats_url: str, names: StreamNames) -> AsyncIterator[Client]:
         yield client
     finally:
         with contextlib.suppress(nats.errors.Error):
-            await delete_namespace(client, names)
+            await delete_namespace(client.jetstream(), names)
         await client.close()
 
 

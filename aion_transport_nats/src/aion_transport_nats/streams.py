@@ -19,6 +19,7 @@ percent-encoded into one subject token (see `encode_subject_token`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import re
@@ -28,7 +29,7 @@ from typing import Any
 
 from nats.js import JetStreamContext
 from nats.js.api import RetentionPolicy, StorageType, StreamConfig, StreamInfo
-from nats.js.errors import APIError, BadRequestError, ServiceUnavailableError
+from nats.js.errors import APIError, BadRequestError, NotFoundError, ServiceUnavailableError
 
 from aion_core.errors import ConfigurationError
 
@@ -357,3 +358,13 @@ def _normal(value: object) -> object:
     if isinstance(value, list):
         return frozenset(value)
     return getattr(value, "value", value)
+
+
+async def delete_namespace(js: JetStreamContext, names: StreamNames) -> None:
+    """Delete what the namespace keeps on the server: its streams and lease bucket.
+
+    Those that do not exist are skipped. Stop its engines, workers and clients first.
+    """
+    for stream in (names.tasks_stream, names.results_stream, f"KV_{names.leases_bucket}"):
+        with contextlib.suppress(NotFoundError):
+            await js.delete_stream(stream)
