@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from aion_core.events import Event, EventBody, SignalReceived, WorkflowStarted
+from aion_core.events import EventBody, SignalReceived, WorkflowStarted, stamped_event
 from aion_core.group_commit import GroupCommitter
 from aion_core.store.projection import batch_for
 from aion_store_sql import SqlEventStore
@@ -90,13 +90,8 @@ async def run_streams(store: SqlEventStore, name: str, streams: int, seconds: fl
                 if last_seq == 0
                 else SignalReceived(signal_name="tick")
             )
-            event = Event(
-                seq=last_seq + 1,
-                recorded_at=datetime.now(UTC),
-                workflow_id=workflow_id,
-                run_id="run-1",
-                body=body,
-            )
+            # As `StoreRecorder.append` stamps an event.
+            event = stamped_event(last_seq + 1, datetime.now(UTC), workflow_id, "run-1", body)
             batch = batch_for(record, last_seq, [event])
             await committer.append(batch)
             last_seq, record = batch.last_seq, batch.workflow or record

@@ -25,7 +25,7 @@ DISTRIBUTIONS = {
 }
 
 # Modules that need an optional extra (the contract suites run under pytest).
-NEEDS_EXTRA = {"aion_core.testing.store_contract"}
+NEEDS_EXTRA = {"aion_core.testing.store_contract", "aion_core.testing.transport_contract"}
 
 IMPORT_EVERY_MODULE = """
 import importlib, importlib.util, pkgutil, sys

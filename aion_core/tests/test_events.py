@@ -13,7 +13,7 @@ import annotated_types
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic import AwareDatetime, BaseModel
+from pydantic import AwareDatetime, BaseModel, ValidationError
 
 from aion_core import events as ev
 from aion_core.errors import CorruptHistoryError, HistoryFormatError
@@ -311,3 +311,32 @@ def test_update_completed_needs_exactly_one_outcome() -> None:
 def test_search_attribute_floats_must_be_finite() -> None:
     with pytest.raises(ValueError, match="finite"):
         ev.SearchAttributesUpserted(attributes={"score": float("inf")})
+
+
+@given(body=bodies, seq=st.integers(1, 2**40), data=st.data())
+def test_a_stamped_event_is_the_event_the_constructor_makes(
+    body: EventBody, seq: int, data: st.DataObject
+) -> None:
+    at = data.draw(st.datetimes(timezones=st.just(UTC)))
+    fast = ev.stamped_event(seq, at, "wf-1", "run-1", body)
+    slow = Event(seq=seq, recorded_at=at, workflow_id="wf-1", run_id="run-1", body=body)
+    assert fast == slow
+    assert fast.model_dump_json() == slow.model_dump_json()
+    assert fast.model_fields_set == slow.model_fields_set
+    assert Event.model_validate_json(fast.model_dump_json()) == slow
+
+
+@pytest.mark.parametrize(
+    ("seq", "at", "workflow_id"),
+    [
+        (0, datetime(2026, 1, 1, tzinfo=UTC), "wf"),
+        (1, datetime(2026, 1, 1), "wf"),  # naive: no time zone
+        (1, datetime(2026, 1, 1, tzinfo=UTC), ""),
+    ],
+)
+def test_stamping_refuses_what_the_constructor_refuses(
+    seq: int, at: datetime, workflow_id: str
+) -> None:
+    body = ev.TimerFired(timer_id=1)
+    with pytest.raises(ValidationError):
+        ev.stamped_event(seq, at, workflow_id, "run-1", body)

@@ -27,6 +27,7 @@ from aion_core.events import HISTORY_FORMAT_VERSION, Event, EventBody
 __all__ = [
     "HISTORY_DOCUMENT_FORMAT",
     "StoredEvent",
+    "body_to_json",
     "check_contiguous",
     "event_from_json",
     "event_to_json",
@@ -141,8 +142,16 @@ def to_stored(event: Event) -> StoredEvent:
         run_id=event.run_id,
         type=event.type,
         recorded_at=event.recorded_at,
-        data=_BODY.dump_json(event.body),
+        data=body_to_json(event.body),
     )
+
+
+def body_to_json(body: EventBody) -> bytes:
+    """The stored form of an event body: its JSON, as `StoredEvent.data` holds it."""
+    # The body's own serializer writes the same bytes as the `EventBody` union's
+    # (it is the member the discriminator picks) at a quarter of the cost, which
+    # every append pays once per event.
+    return body.__pydantic_serializer__.to_json(body)
 
 
 def from_stored(record: StoredEvent) -> Event:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
 
-from aion_core.events import Event, EventBody
+from aion_core.events import Event, EventBody, stamped_event
 from aion_core.group_commit import GroupCommitter
 from aion_core.store.projection import batch_for
 from aion_core.store.records import WorkflowRecord
@@ -154,13 +154,7 @@ class StoreRecorder:
         async with self._lock:
             recorded_at = step_time(at or self._clock(), self._workflow)
             events = [
-                Event(
-                    seq=self._last_seq + offset,
-                    recorded_at=recorded_at,
-                    workflow_id=self._workflow_id,
-                    run_id=run_id,
-                    body=body,
-                )
+                stamped_event(self._last_seq + offset, recorded_at, self._workflow_id, run_id, body)
                 for offset, (run_id, body) in enumerate(entries, start=1)
             ]
             batch = batch_for(self._workflow, self._last_seq, events)

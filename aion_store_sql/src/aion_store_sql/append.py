@@ -15,6 +15,12 @@ A call runs in three steps inside one write transaction:
 3. `write_plan` writes the winners with a few multi-row statements, however
    many batches the call holds: that is what makes group commit pay.
 
+On SQLite a call first tries `append_as_expected`, which skips the read: it
+plans as if every head were where the call's first batch for it expects, and
+moves each head with a compare-and-set whose count shows whether all were.
+They are, unless a stale writer appends; then the transaction is rolled back
+and the call is redone in the three steps above.
+
 The ``(workflow_id, seq)`` primary key of the events is the safety net behind the heads.
 """
 
@@ -36,6 +42,7 @@ from sqlalchemy import (
     insert,
     literal,
     select,
+    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect
@@ -43,12 +50,13 @@ from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from aion_core.errors import SequenceConflictError
+from aion_core.events import Event
 from aion_core.store.projection import TimerChanges
 from aion_core.store.records import AppendBatch, WorkflowRecord
-from aion_store_sql.rows import event_row, search_attribute_row, timer_row, workflow_row
+from aion_store_sql.rows import event_column, search_attribute_row, timer_row, workflow_column
 from aion_store_sql.schema import EventRow, SearchAttributeRow, StreamHeadRow, TimerRow, WorkflowRow
 
-__all__ = ["AppendPlan", "append_batches", "plan_append"]
+__all__ = ["AppendPlan", "HeadsMovedError", "append_as_expected", "append_batches", "plan_append"]
 
 # Rows per statement where each row binds parameters: far below the 32,767
 # bind parameters asyncpg and SQLite allow in one statement.
@@ -62,15 +70,18 @@ class AppendPlan:
     Attributes:
         outcomes: Per batch, in call order: None when it is written, else its conflict.
         heads: The new last seq of every stream the call extends.
-        events: Rows of the winning batches' events, in order.
+        events: The winning batches' events, in order.
         workflows: The final visibility row of every workflow the call changes.
+        progressed: The workflows of `workflows` whose row every winning batch only moved
+            on (`AppendBatch.workflow_progress_only`): just their time and seq are written.
         timers: The net timer changes per workflow across the call's winning batches.
     """
 
     outcomes: list[SequenceConflictError | None] = field(default_factory=list)
     heads: dict[str, int] = field(default_factory=dict)
-    events: list[dict[str, Any]] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
     workflows: dict[str, WorkflowRecord] = field(default_factory=dict)
+    progressed: set[str] = field(default_factory=set)
     timers: dict[str, TimerChanges] = field(default_factory=dict)
 
 
@@ -82,20 +93,27 @@ def plan_append(batches: Sequence[AppendBatch], heads: Mapping[str, int]) -> App
         heads: The last seq of each stream as committed (absent: no events yet).
     """
     plan = AppendPlan()
+    new_heads, workflows, progressed = plan.heads, plan.workflows, plan.progressed
     for batch in batches:
-        last_seq = plan.heads.get(batch.workflow_id, heads.get(batch.workflow_id, 0))
+        workflow_id = batch.workflow_id
+        last_seq = new_heads.get(workflow_id, heads.get(workflow_id, 0))
         if batch.expected_seq != last_seq:
-            plan.outcomes.append(
-                SequenceConflictError(batch.workflow_id, batch.expected_seq, last_seq)
-            )
+            plan.outcomes.append(SequenceConflictError(workflow_id, batch.expected_seq, last_seq))
             continue
         plan.outcomes.append(None)
-        plan.heads[batch.workflow_id] = batch.last_seq
-        plan.events.extend(event_row(event) for event in batch.events)
+        new_heads[workflow_id] = batch.last_seq
+        plan.events += batch.events
         if batch.workflow is not None:
-            plan.workflows[batch.workflow_id] = batch.workflow
+            # Only moved on if every batch of this call only moved it on.
+            if batch.workflow_progress_only and (
+                workflow_id in progressed or workflow_id not in workflows
+            ):
+                progressed.add(workflow_id)
+            else:
+                progressed.discard(workflow_id)
+            workflows[workflow_id] = batch.workflow
         if batch.disarm_all_timers or batch.timers_disarmed or batch.timers_armed:
-            _add_timer_changes(plan.timers.setdefault(batch.workflow_id, TimerChanges()), batch)
+            _add_timer_changes(plan.timers.setdefault(workflow_id, TimerChanges()), batch)
     return plan
 
 
@@ -119,7 +137,7 @@ def append_batches(
     sql = _statements(connection.dialect.name)
     heads: dict[str, int] = {}
     for chunk in _chunks(sorted({batch.workflow_id for batch in batches})):
-        heads.update((row[0], row[1]) for row in connection.execute(sql.lock_heads, {"ids": chunk}))
+        heads.update(connection.execute(sql.lock_heads, {"ids": chunk}).all())
     plan = plan_append(batches, heads)
     write_plan(connection, plan)
     # Heads created at seq 0 only to hold the lock, for streams no batch extended.
@@ -129,28 +147,86 @@ def append_batches(
     return plan.outcomes
 
 
+class HeadsMovedError(Exception):
+    """A stream head was not where `append_as_expected` assumed: roll back, append again."""
+
+
+def append_as_expected(
+    connection: Connection, batches: Sequence[AppendBatch]
+) -> list[SequenceConflictError | None]:
+    """Apply `batches` as `append_batches` does, without reading the heads first (SQLite).
+
+    Only where this transaction is the only writer (SQLite's ``BEGIN IMMEDIATE``)
+    and executemany counts its rows: no head can move between the compare-and-set
+    and the commit, and the count says whether every head was where expected.
+
+    Raises:
+        HeadsMovedError: A head was elsewhere (or a new stream exists); part of the
+            call may be written, so the transaction must be rolled back.
+    """
+    assert connection.dialect.supports_sane_multi_rowcount
+    sql = _statements(connection.dialect.name)
+    expected: dict[str, int] = {}
+    for batch in batches:
+        expected.setdefault(batch.workflow_id, batch.expected_seq)
+    plan = plan_append(batches, expected)
+    created = [(wid, seq, 0) for wid, seq in plan.heads.items() if expected[wid] == 0]
+    moved = [(wid, seq, expected[wid]) for wid, seq in plan.heads.items() if expected[wid] != 0]
+    count = 0
+    if created:
+        count += _execute_many(connection, sql.create_heads, created, _head_column)
+    if moved:
+        count += _execute_many(connection, sql.move_heads, moved, _head_column)
+    if count != len(plan.heads):
+        raise HeadsMovedError
+    write_rows(connection, plan)
+    return plan.outcomes
+
+
 def write_plan(connection: Connection, plan: AppendPlan) -> None:
     """Write what `plan` decided: heads, events, visibility rows, search attributes, timers."""
-    sql = _statements(connection.dialect.name)
     if plan.heads:
-        heads = [{"workflow_id": wid, "last_seq": seq} for wid, seq in plan.heads.items()]
-        _execute_many(connection, sql.set_heads, heads)
+        sql = _statements(connection.dialect.name)
+        _execute_many(connection, sql.set_heads, list(plan.heads.items()), _head_column)
+    write_rows(connection, plan)
+
+
+def write_rows(connection: Connection, plan: AppendPlan) -> None:
+    """Write what `plan` decided but the heads: events, visibility rows, attributes, timers."""
+    sql = _statements(connection.dialect.name)
     if plan.events:
-        _execute_many(connection, sql.insert_events, plan.events)
-    if plan.workflows:
-        rows = [workflow_row(record) for record in plan.workflows.values()]
-        _execute_many(connection, sql.upsert_workflows, rows)
+        _execute_many(connection, sql.insert_events, plan.events, event_column)
+    changed = dict(plan.workflows)
+    if plan.progressed and connection.dialect.supports_sane_multi_rowcount:
+        # Most batches only move a row on: two columns, and none of its indexes
+        # or search attributes. A row that is missing (deleted, or never written)
+        # shows in the count, and then every one of them is written whole below.
+        # (asyncpg does not count an executemany's rows: there all are written whole.)
+        moved = [changed[workflow_id] for workflow_id in plan.progressed]
+        if _execute_many(connection, sql.progress_workflows, moved, workflow_column) == len(moved):
+            for workflow_id in plan.progressed:
+                del changed[workflow_id]
+    if changed:
+        _execute_many(connection, sql.upsert_workflows, list(changed.values()), workflow_column)
         # A row's attributes are replaced as a whole: a new run may start without some.
-        for chunk in _chunks(list(plan.workflows)):
+        for chunk in _chunks(list(changed)):
             connection.execute(sql.delete_attributes, {"ids": chunk})
         attributes = [
             search_attribute_row(workflow_id, name, value)
-            for workflow_id, record in plan.workflows.items()
+            for workflow_id, record in changed.items()
             for name, value in record.search_attributes.items()
         ]
         if attributes:
             _execute_many(connection, sql.insert_attributes, attributes)
     _write_timers(connection, sql, plan.timers)
+
+
+def _head_column(name: str) -> Callable[[tuple[str, int, int]], Any]:
+    """Reads a column of `aion_stream_heads` (or the last seq expected before) from a tuple.
+
+    Rows are (workflow_id, last_seq) or (workflow_id, last_seq, expected).
+    """
+    return itemgetter(("workflow_id", "last_seq", "expected").index(name))
 
 
 def _write_timers(
@@ -183,8 +259,11 @@ class _Statements:
     lock_heads: Executable
     drop_unused_heads: Executable
     set_heads: Executable
+    create_heads: Executable
+    move_heads: Executable
     insert_events: Executable
     upsert_workflows: Executable
+    progress_workflows: Executable
     delete_attributes: Executable
     insert_attributes: Executable
     disarm_all_timers: Executable
@@ -202,8 +281,18 @@ def _statements(dialect: str) -> _Statements:
             StreamHeadRow.workflow_id.in_(ids), StreamHeadRow.last_seq == 0
         ),
         set_heads=_upsert(dialect, StreamHeadRow, ["workflow_id"], ["last_seq"]),
+        create_heads=_insert(dialect, StreamHeadRow).on_conflict_do_nothing(),
+        move_heads=update(StreamHeadRow)
+        .where(
+            StreamHeadRow.workflow_id == bindparam("workflow_id"),
+            StreamHeadRow.last_seq == bindparam("expected"),
+        )
+        .values(last_seq=bindparam("last_seq")),
         insert_events=insert(EventRow),
         upsert_workflows=_upsert(dialect, WorkflowRow, ["workflow_id"], workflow_columns),
+        progress_workflows=update(WorkflowRow)
+        .where(WorkflowRow.workflow_id == bindparam("workflow_id"))
+        .values(updated_at=bindparam("updated_at"), last_seq=bindparam("last_seq")),
         delete_attributes=delete(SearchAttributeRow).where(SearchAttributeRow.workflow_id.in_(ids)),
         insert_attributes=insert(SearchAttributeRow),
         disarm_all_timers=delete(TimerRow).where(TimerRow.workflow_id.in_(ids)),
@@ -242,41 +331,56 @@ def _lock_heads(dialect: str) -> Executable:
     ).returning(StreamHeadRow.workflow_id, StreamHeadRow.last_seq)
 
 
+def _insert(dialect: str, table: type[Any]) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT that can take an ON CONFLICT clause."""
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
 def _upsert(dialect: str, table: type[Any], keys: list[str], columns: list[str]) -> Executable:
     """INSERT .. ON CONFLICT (keys) DO UPDATE SET columns = the new values."""
-    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    statement = _insert(dialect, table)
     return statement.on_conflict_do_update(
         index_elements=keys, set_={name: statement.excluded[name] for name in columns}
     )
 
 
 def _execute_many(
-    connection: Connection, statement: Executable, rows: list[dict[str, Any]]
-) -> None:
-    """Run `statement` once per row, handing the rows to the driver as tuples.
+    connection: Connection,
+    statement: Executable,
+    rows: Sequence[Any],
+    read: Callable[[str], Callable[[Any], Any]] = itemgetter,
+) -> int:
+    """Run `statement` once per row, handing the rows to the driver as tuples; the rows it touched.
 
     SQLAlchemy's executemany spends longer preparing each row's parameters
     than SQLite spends writing the row; with a thousand batches per group
     commit that bookkeeping would be most of the commit. The statement is
     compiled by SQLAlchemy once, and each value still passes through its
-    column type's own conversion, as SQLAlchemy would do.
+    column type's own conversion, as SQLAlchemy would do. The parameters are
+    built a column at a time, so the per-row loops run inside ``map`` and ``zip``.
+
+    Args:
+        connection: Where to run it.
+        statement: An insert, update or delete with one bound parameter per column.
+        rows: One item per execution.
+        read: Makes, from a column name, the function that reads that column's value from
+            a row: `itemgetter` for dicts by column name, or one of `aion_store_sql.rows`
+            for records.
     """
     bulk = _bulk(statement, connection.dialect)
-    parameters = []
-    for row in rows:
-        values = list(bulk.pick(row))
-        for position, convert in bulk.conversions:
-            values[position] = convert(values[position])
-        parameters.append(tuple(values))
-    connection.exec_driver_sql(bulk.sql, parameters)
+    columns = [list(map(read(name), rows)) for name in bulk.names]
+    for position, convert in bulk.conversions:
+        columns[position] = list(map(convert, columns[position]))
+    result = connection.exec_driver_sql(bulk.sql, list(zip(*columns, strict=True)))
+    return result.rowcount
 
 
 @dataclass(frozen=True)
 class _Bulk:
-    """A statement compiled for one dialect, and how to turn a row into its parameters."""
+    """A statement compiled for one dialect: its parameters in order, and their conversions."""
 
     sql: str
-    pick: Callable[[dict[str, Any]], tuple[Any, ...]]
+    names: tuple[str, ...]
     conversions: tuple[tuple[int, Callable[[Any], Any]], ...]
 
 
@@ -286,14 +390,13 @@ def _bulk(statement: Executable, dialect: Dialect) -> _Bulk:
     compiled = statement.compile(dialect=dialect)
     assert isinstance(compiled, SQLCompiler)
     assert compiled.positiontup is not None, "both drivers take positional parameters"
-    names = compiled.positiontup
+    names = tuple(compiled.positiontup)
     processors = [
         compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
     ]
-    pick = itemgetter(*names) if len(names) > 1 else lambda row: (row[names[0]],)
     return _Bulk(
         sql=str(compiled),
-        pick=pick,
+        names=names,
         conversions=tuple((i, p) for i, p in enumerate(processors) if p is not None),
     )
 

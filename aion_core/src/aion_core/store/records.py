@@ -76,6 +76,9 @@ class AppendBatch:
         timers_armed: Timers to add.
         timers_disarmed: Timers to remove.
         disarm_all_timers: Remove every timer of the workflow first (the run closed).
+        workflow_progress_only: `workflow` differs from the row before this batch only in
+            `updated_at` and `last_seq` (no run started, no status or search attribute
+            changed), so a store may write just those two columns of an existing row.
     """
 
     workflow_id: str
@@ -85,6 +88,7 @@ class AppendBatch:
     timers_armed: tuple[TimerRecord, ...] = ()
     timers_disarmed: tuple[TimerKey, ...] = ()
     disarm_all_timers: bool = False
+    workflow_progress_only: bool = False
 
     def __post_init__(self) -> None:
         if not self.events:
