@@ -21,8 +21,7 @@ import os
 import socket
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from aion_core.activity import ActivityContext, ActivityInfo
 from aion_core.converter import from_payloads, to_payload
@@ -30,6 +29,7 @@ from aion_core.definitions import ActivityDefinition, activity_definition
 from aion_core.errors import AionError, ApplicationError, ConfigurationError
 from aion_core.failures import failure_from_exception
 from aion_core.interceptors import ActivityCall, invoke_activity
+from aion_core.lifecycle import Service
 from aion_core.plugins import Plugins, load_plugins
 from aion_core.tasks import ActivityTask, AttemptReport
 from aion_core.transport import TaskDelivery, TransportClient
@@ -42,7 +42,7 @@ _KEEP_ALIVE = 5.0
 """Seconds between "still running" notices to the transport while an attempt runs."""
 
 
-class Worker:
+class Worker(Service):
     """Runs the activities of one task queue for engines on a transport.
 
     Args:
@@ -82,18 +82,6 @@ class Worker:
         self._slots = asyncio.Semaphore(max_concurrency)
         self._running: dict[str, tuple[ActivityContext, asyncio.Task[None]]] = {}
         self._loops: list[asyncio.Task[None]] = []
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def start(self) -> None:
         """Connect and begin taking tasks."""

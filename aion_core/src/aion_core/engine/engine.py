@@ -15,8 +15,7 @@ import os
 import socket
 from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime, timedelta
-from types import TracebackType
-from typing import Any, Literal, Self, TypeVar
+from typing import Any, Literal, TypeVar
 
 from aion_core.codec import PayloadCodecChain
 from aion_core.definitions import (
@@ -52,6 +51,7 @@ from aion_core.events import (
     WorkflowTimedOut,
 )
 from aion_core.group_commit import GroupCommitter
+from aion_core.lifecycle import Service
 from aion_core.plugins import Plugins, load_plugins
 from aion_core.schedules import client as schedules
 from aion_core.schedules.spec import CatchupPolicy, OverlapPolicy, ScheduleDescription
@@ -80,7 +80,7 @@ def default_store_url(plugins: Plugins) -> str:
     return DEFAULT_SQLITE_URL
 
 
-class Engine(CallServing):
+class Engine(CallServing, Service):
     """Runs workflows and their activities durably, in this process.
 
     Use it as an async context manager::
@@ -180,18 +180,6 @@ class Engine(CallServing):
         self.query_service = self.plugins.query_service(transport, self)
 
     # --- lifecycle -----------------------------------------------------------------------------
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def start(self) -> None:
         """Open the store, start firing timers, and recover every open workflow."""

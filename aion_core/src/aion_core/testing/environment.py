@@ -9,17 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import timedelta
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from aion_core.engine.clock import SkippingClock, SystemClock
 from aion_core.engine.engine import Engine
+from aion_core.lifecycle import Service
 from aion_core.store.protocol import EventStore
 
 __all__ = ["WorkflowEnvironment"]
 
 
-class WorkflowEnvironment:
+class WorkflowEnvironment(Service):
     """An engine on ``memory://`` (or the given store) for tests.
 
     Args:
@@ -52,16 +52,12 @@ class WorkflowEnvironment:
         if isinstance(self.clock, SkippingClock):
             self.clock.is_idle = self.engine.is_idle
 
-    async def __aenter__(self) -> Self:
+    async def start(self) -> None:
+        """Start the engine."""
         await self.engine.start()
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    async def close(self) -> None:
+        """Close the engine."""
         await self.engine.close()
 
     def skip(self, duration: timedelta) -> None:
