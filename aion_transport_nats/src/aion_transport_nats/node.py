@@ -103,9 +103,7 @@ class NatsEngineHandle:
 
     async def start(self) -> None:
         """Connect, create the streams, serve store reads, and take partition leases."""
-        self._nc = await connect(
-            self._options, name=f"aion-engine {self.node_id}", reconnected_cb=self._reconnected
-        )
+        self._nc = await connect(self._options, name=f"aion-engine {self.node_id}")
         self._js = self._nc.jetstream()
         await ensure_streams(self._js, self._names)
         self._api = await self._nc.subscribe(
@@ -144,43 +142,13 @@ class NatsEngineHandle:
     async def _acquired(self, partition: int) -> None:
         self._owned.add(partition)
         await self._engine.adopt(self._in(partition))
-        await self._listen(partition)
+        self._control[partition] = await self.nc.subscribe(
+            self._names.control_subject(partition), cb=self._on_call
+        )
         self._consumers[partition] = asyncio.create_task(
             self._consume_reports(partition), name=f"aion-results-{partition}"
         )
         log.info("node %s owns partition %d", self.node_id, partition)
-
-    async def _listen(self, partition: int) -> None:
-        """Answer the partition's calls, once the server confirms the subscription.
-
-        The flush is a round trip: callers get "no responders" until the server has
-        the subscription, so the node does not count it as made before then.
-        """
-        previous = self._control.pop(partition, None)
-        if previous is not None:
-            with contextlib.suppress(NatsError):
-                await previous.unsubscribe()
-        subscription = await self.nc.subscribe(
-            self._names.control_subject(partition), cb=self._on_call
-        )
-        if partition not in self._owned:  # given up meanwhile
-            with contextlib.suppress(NatsError):
-                await subscription.unsubscribe()
-            return
-        self._control[partition] = subscription
-        try:
-            await self.nc.flush(timeout=max(1, round(self._lease_ttl)))
-        except (NatsError, TimeoutError) as error:
-            log.warning("partition %d: subscription not confirmed yet (%s)", partition, error)
-
-    async def _reconnected(self) -> None:
-        """Back after a disconnect: subscribe to the owned partitions' calls afresh.
-
-        The client replays its subscriptions on its own; subscribing again makes sure
-        none made while it reconnected is missing on the server.
-        """
-        for partition in sorted(self._owned):
-            self._spawn(self._listen(partition))
 
     async def _released(self, partition: int) -> None:
         self._owned.discard(partition)
