@@ -7,6 +7,7 @@ activity runs once.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 
 from nats.aio.client import Client as NATS
@@ -44,7 +45,12 @@ async def test_an_unfinished_attempt_is_handed_out_again_and_runs_once(
 
     async with Engine(store, transport=url, workflows=[single]) as first:
         await first.start_workflow(single, "k1", id="single-1")
-        assert await waiting_tasks() == 1  # no worker yet: the task waits in the stream
+        # No worker yet: the task (handed out once the start is durable) waits in the stream.
+        for _ in range(600):
+            if await waiting_tasks() == 1:
+                break
+            await asyncio.sleep(0.05)
+        assert await waiting_tasks() == 1
     # A new engine adopts the workflow and hands its attempt out again.
     async with Engine(store, transport=url, workflows=[single]) as second:
         handle = second.get_handle("single-1")
