@@ -47,6 +47,7 @@ __all__ = [
     "WaitCall",
     "WireError",
     "WireFormatError",
+    "WireMessage",
     "decode_call",
     "decode_reply",
     "decode_wire",
@@ -63,11 +64,13 @@ MAX_WIRE_BYTES = 8 * 1024 * 1024
 """Largest call or reply accepted from the wire; bigger ones are refused unread."""
 
 
-class _Wire(BaseModel):
+class WireMessage(BaseModel):
+    """A message on the wire: immutable, and refusing fields it does not know."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class StartCall(_Wire):
+class StartCall(WireMessage):
     """Start a run (or signal-with-start); replies with the run id it went to."""
 
     call: Literal["start"] = "start"
@@ -81,7 +84,7 @@ class StartCall(_Wire):
     owner_only: ClassVar[bool] = True
 
 
-class SubmitCall(_Wire):
+class SubmitCall(WireMessage):
     """Record an event for a workflow through its runner; replies with the run id."""
 
     call: Literal["submit"] = "submit"
@@ -93,7 +96,7 @@ class SubmitCall(_Wire):
     owner_only: ClassVar[bool] = True
 
 
-class QueryCall(_Wire):
+class QueryCall(WireMessage):
     """Ask a query; replies with the answer. Records nothing."""
 
     call: Literal["query"] = "query"
@@ -105,7 +108,7 @@ class QueryCall(_Wire):
     owner_only: ClassVar[bool] = True
 
 
-class UpdateCall(_Wire):
+class UpdateCall(WireMessage):
     """Run an update; replies with its completion (result or failure)."""
 
     call: Literal["update"] = "update"
@@ -115,7 +118,7 @@ class UpdateCall(_Wire):
     owner_only: ClassVar[bool] = True
 
 
-class WaitCall(_Wire):
+class WaitCall(WireMessage):
     """Wait up to `wait` seconds for the workflow to close; replies with the closing event.
 
     None means "still open": the caller asks again (the owner may have changed meanwhile).
@@ -128,7 +131,7 @@ class WaitCall(_Wire):
     owner_only: ClassVar[bool] = True
 
 
-class DescribeCall(_Wire):
+class DescribeCall(WireMessage):
     """Read the workflow's visibility row from the store (any engine answers)."""
 
     call: Literal["describe"] = "describe"
@@ -137,7 +140,7 @@ class DescribeCall(_Wire):
     owner_only: ClassVar[bool] = False
 
 
-class HistoryCall(_Wire):
+class HistoryCall(WireMessage):
     """Read the workflow's events from the store (any engine answers)."""
 
     call: Literal["history"] = "history"
@@ -147,7 +150,7 @@ class HistoryCall(_Wire):
     owner_only: ClassVar[bool] = False
 
 
-class _Filter(_Wire):
+class _Filter(WireMessage):
     """Conditions every listed workflow meets (`WorkflowFilter` on the wire)."""
 
     workflow_id: str = ""
@@ -190,7 +193,7 @@ Call: TypeAlias = Annotated[
 _CALL: TypeAdapter[Call] = TypeAdapter(Call)
 
 
-class WireError(_Wire):
+class WireError(WireMessage):
     """An `AionError` as it crosses the wire: class name, message, attributes, cause."""
 
     type: str
@@ -199,7 +202,7 @@ class WireError(_Wire):
     cause: Failure | None = None
 
 
-class Reply(_Wire):
+class Reply(WireMessage):
     """The answer to a call: a JSON value of the call's reply type, or an error."""
 
     value: Any = None

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
-from aion_core.calls import Call, decode_call, decode_reply, encode_call, reply_to
+from aion_core.calls import Call, QueryCall, decode_call, decode_reply, encode_call, reply_to
 from aion_core.errors import AionError, TransportError
 from aion_core.events import Event, Payload
 from aion_core.hookspecs import hookimpl
@@ -165,8 +165,6 @@ class _QueryService:
     async def query(
         self, workflow_id: str, name: str, args: tuple[Payload, ...], timeout: float
     ) -> Payload:
-        from aion_core.calls import QueryCall
-
         answer = await self._engine.serve(
             QueryCall(workflow_id=workflow_id, name=name, args=args, timeout=timeout)
         )

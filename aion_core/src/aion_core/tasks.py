@@ -12,19 +12,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import Field, TypeAdapter
 
-from aion_core.calls import decode_wire
+from aion_core.calls import WireMessage, decode_wire
 from aion_core.events import Failure, Payload
 
 __all__ = ["ActivityTask", "AttemptReport", "decode_report", "decode_task"]
 
 
-class _Wire(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class ActivityTask(_Wire):
+class ActivityTask(WireMessage):
     """One attempt of an activity, for a worker serving `task_queue`."""
 
     workflow_id: str = Field(min_length=1)
@@ -50,7 +46,7 @@ class ActivityTask(_Wire):
         return f"{self.workflow_id}:{self.run_id}:{self.activity_id}"
 
 
-class AttemptReport(_Wire):
+class AttemptReport(WireMessage):
     """What a worker tells the owning engine about an attempt."""
 
     workflow_id: str = Field(min_length=1)

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable
 
 import click
 
@@ -21,13 +20,14 @@ from aion_cli.connections import namespace_in, store_url, with_namespace
 from aion_cli.loading import definitions_in, import_module
 from aion_cli.options import log_level_option, namespace_option, store_option, transport_option
 from aion_core import Engine, Worker
+from aion_core.lifecycle import Service
 from aion_core.plugins import Plugins
 
 __all__ = ["serve_command", "worker_command"]
 
 
-def _until_stopped(start: Callable[[asyncio.Event], Awaitable[None]], log_level: str) -> None:
-    """Run `start(stop)` until SIGTERM or SIGINT sets `stop`."""
+def _run_until_stopped(service: Service, what: str, log_level: str) -> None:
+    """Run `service` until SIGTERM or SIGINT, saying on stderr what it does and when it stops."""
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -38,9 +38,12 @@ def _until_stopped(start: Callable[[asyncio.Event], Awaitable[None]], log_level:
         for number in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError):  # not on every platform
                 loop.add_signal_handler(number, stop.set)
-        await start(stop)
+        async with service:
+            click.echo(f"{what}; stop with Ctrl-C or SIGTERM", err=True)
+            await stop.wait()
 
     asyncio.run(main())
+    click.echo(f"{what.split(':')[0]}: stopped", err=True)
 
 
 @click.command("serve")
@@ -88,17 +91,11 @@ def serve_command(
         max_cached_workflows=max_cached,
     )
 
-    async def serve(stop: asyncio.Event) -> None:
-        async with engine:
-            click.echo(
-                f"aion serve: engine {engine.identity} serving {len(workflows)} workflow "
-                f"type(s) in namespace {namespace!r}; stop with Ctrl-C or SIGTERM",
-                err=True,
-            )
-            await stop.wait()
-        click.echo("aion serve: stopped", err=True)
-
-    _until_stopped(serve, log_level)
+    what = (
+        f"aion serve: engine {engine.identity} serving {len(workflows)} workflow type(s) "
+        f"in namespace {namespace!r}"
+    )
+    _run_until_stopped(engine, what, log_level)
 
 
 @click.command("worker")
@@ -136,14 +133,8 @@ def worker_command(
         plugins=plugins,
     )
 
-    async def work(stop: asyncio.Event) -> None:
-        async with worker:
-            click.echo(
-                f"aion worker: {worker.identity} running {len(activities)} activity type(s) "
-                f"from task queue {task_queue!r}; stop with Ctrl-C or SIGTERM",
-                err=True,
-            )
-            await stop.wait()
-        click.echo("aion worker: stopped", err=True)
-
-    _until_stopped(work, log_level)
+    what = (
+        f"aion worker: {worker.identity} running {len(activities)} activity type(s) "
+        f"from task queue {task_queue!r}"
+    )
+    _run_until_stopped(worker, what, log_level)
