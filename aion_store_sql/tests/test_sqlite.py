@@ -31,6 +31,27 @@ async def test_durability_comes_from_the_url_and_the_journal_is_wal(
         assert check.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
+async def test_a_new_file_takes_16_kib_pages_and_an_existing_file_keeps_its_own(
+    tmp_path: Path,
+) -> None:
+    new, existing = tmp_path / "new.db", tmp_path / "existing.db"
+    with sqlite3.connect(existing) as made_elsewhere:
+        made_elsewhere.execute("CREATE TABLE other (x)")
+    assert _page_size(existing) == 4096
+    for path in (new, existing):
+        async with SqlEventStore(f"sqlite:///{path}") as store:
+            events = make_events("w", [SignalReceived(signal_name="a")])
+            await store.append([batch_for(None, 0, events)])
+            assert await store.read_events("w") == events
+    assert (_page_size(new), _page_size(existing)) == (16384, 4096)
+
+
+def _page_size(path: Path) -> int:
+    with sqlite3.connect(path) as check:
+        size: int = check.execute("PRAGMA page_size").fetchone()[0]
+        return size
+
+
 async def test_readers_are_not_blocked_by_a_write_in_progress(tmp_path: Path) -> None:
     async with SqlEventStore(f"sqlite:///{tmp_path / 'aion.db'}") as store:
         events = make_events("w", [SignalReceived(signal_name="a")])
