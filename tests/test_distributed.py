@@ -411,16 +411,6 @@ async def until_every_engine_holds_partitions(deployment: Deployment) -> None:
 
 # --- the tests ---------------------------------------------------------------------------------
 
-# Known to fail now and then when the whole suite loads both cores (seen in two full
-# runs from a fresh clone, never when run alone): a partition owned by a live node
-# answered "no responders" for 30 s after a nats-server restart and in the 3-server
-# cluster, and once a query right after completion read an earlier state. Kept out of
-# the default run until fixed (issue 6 stays open); AION_TEST_UNSTABLE=1 runs them.
-unstable = pytest.mark.skipif(
-    not os.environ.get("AION_TEST_UNSTABLE"),
-    reason="known unstable under full-suite load (issue 6): set AION_TEST_UNSTABLE=1",
-)
-
 
 async def test_two_engines_and_two_workers_run_200_workflows(
     deploy: Deploy, fresh_postgres_url: str, nats_url: str
@@ -512,7 +502,6 @@ async def test_a_killed_engine_node_hands_its_partitions_over_and_every_workflow
     deployment.check_alive(*[p for p in deployment.processes if p is not victim])
 
 
-@unstable
 async def test_nats_server_restarted_mid_run_loses_nothing(
     deploy: Deploy, fresh_postgres_url: str, nats_server: NatsServer
 ) -> None:
@@ -542,7 +531,6 @@ async def test_nats_server_restarted_mid_run_loses_nothing(
         assert "lost partition" in engine.text()  # the outage outlasted the leases
 
 
-@unstable
 async def test_a_three_server_nats_cluster_runs_workflows_end_to_end(
     deploy: Deploy, fresh_postgres_url: str, nats_cluster: NatsCluster
 ) -> None:

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
-from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 from nats.js.errors import Error as JetStreamError
@@ -34,6 +33,7 @@ from aion_transport_nats.connection import connect
 from aion_transport_nats.node import cancel_subject
 from aion_transport_nats.options import NatsOptions
 from aion_transport_nats.partitions import partition_of
+from aion_transport_nats.pulling import fetch
 from aion_transport_nats.streams import StreamNames, ensure_streams
 from aion_transport_nats.wire import decode_event, request_call
 
@@ -158,9 +158,7 @@ class NatsTransportClient:
             try:
                 # One at a time: the worker asks for the next task once it has a free
                 # slot, so no task waits here unacknowledged.
-                messages = await subscription.fetch(1, timeout=1)
-            except (NatsTimeoutError, TimeoutError):
-                continue
+                messages = await fetch(subscription, 1, timeout=1)
             except (NatsError, JetStreamError) as error:
                 log.warning("tasks of %r: %s; retrying", task_queue, error)
                 await asyncio.sleep(1)

@@ -61,6 +61,7 @@ from aion_transport_nats.lease_bucket import (
     partition_key,
     partitions_of,
 )
+from aion_transport_nats.pulling import stop
 from aion_transport_nats.streams import StreamNames
 
 __all__ = ["PartitionCallback", "PartitionLeases"]
@@ -236,8 +237,7 @@ class PartitionLeases:
         await asyncio.gather(*(self._release(partition) for partition in sorted(self._owned)))
         await self._deregister()
         if self._keeper is not None:
-            self._keeper.cancel()
-            await asyncio.gather(self._keeper, return_exceptions=True)
+            await stop(self._keeper)
         await asyncio.gather(*self._background, return_exceptions=True)
         if self._subscription is not None:
             try:

@@ -27,6 +27,7 @@ import logging
 import os
 import secrets
 import socket
+import time
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
@@ -34,6 +35,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.errors import Error as NatsError
+from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
@@ -48,6 +50,7 @@ from aion_transport_nats.connection import connect
 from aion_transport_nats.leases import PartitionLeases
 from aion_transport_nats.options import NatsOptions
 from aion_transport_nats.partitions import partition_of
+from aion_transport_nats.pulling import fetch, stop
 from aion_transport_nats.streams import StreamNames, ensure_streams
 from aion_transport_nats.wire import encode_event, is_repeatable, request_call
 
@@ -60,6 +63,8 @@ _REDELIVER_AFTER = 0.5
 """Seconds before a report the engine could not take yet is delivered again."""
 _RESULT_ACK_WAIT = 60.0
 _HANDOVER_FRACTION = 0.1
+_STREAMS_PATIENCE = 60.0
+"""Seconds a starting node waits for JetStream to create or show the namespace's streams."""
 """Of the lease ttl: how long calls being served may go on once their partition is released."""
 
 
@@ -105,7 +110,7 @@ class NatsEngineHandle:
         """Connect, create the streams, serve store reads, and take partition leases."""
         self._nc = await connect(self._options, name=f"aion-engine {self.node_id}")
         self._js = self._nc.jetstream()
-        await ensure_streams(self._js, self._names)
+        await self._ensure_streams()
         self._api = await self._nc.subscribe(
             self._names.api_subject(), queue=self._names.api_queue_group, cb=self._on_api
         )
@@ -115,6 +120,29 @@ class NatsEngineHandle:
         )  # fmt: skip
         await self._leases.start()
 
+    async def _ensure_streams(self) -> None:
+        """Create or check the namespace's streams, waiting while JetStream cannot answer yet.
+
+        A server just started, or a cluster electing its stream leaders, lets
+        JetStream requests time out for a while; a node started alongside waits.
+        """
+        assert self._js is not None
+        deadline = time.monotonic() + _STREAMS_PATIENCE
+        while True:
+            try:
+                await ensure_streams(self._js, self._names)
+                return
+            except (NatsTimeoutError, NoRespondersError, TimeoutError) as error:
+                if time.monotonic() > deadline:
+                    raise TransportError(
+                        f"JetStream did not answer within {_STREAMS_PATIENCE:g} s while creating "
+                        f"the streams of namespace {self._names.namespace!r} ({error!r}); "
+                        "check that nats-server runs with JetStream (-js) and, in a cluster, "
+                        "that a quorum of servers is up"
+                    ) from None
+                log.warning("streams of %r: %r; asking again", self._names.namespace, error)
+                await asyncio.sleep(1)
+
     async def close(self) -> None:
         """Stop and disconnect."""
         if self._leases is not None:
@@ -122,9 +150,7 @@ class NatsEngineHandle:
         if self._api is not None:
             with contextlib.suppress(NatsError):
                 await self._api.unsubscribe()
-        for task in self._background:
-            task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
+        await asyncio.gather(*(stop(task) for task in list(self._background)))
         if self._nc is not None:
             with contextlib.suppress(NatsError):
                 await self._nc.close()
@@ -165,8 +191,7 @@ class NatsEngineHandle:
             await asyncio.wait(set(serving), timeout=self._lease_ttl * _HANDOVER_FRACTION)
         consumer = self._consumers.pop(partition, None)
         if consumer is not None:
-            consumer.cancel()
-            await asyncio.gather(consumer, return_exceptions=True)
+            await stop(consumer)
         await self._engine.release(self._in(partition))
         for call in serving:  # the rest is told the workflow moved (see _answer)
             if not call.done():
@@ -307,9 +332,7 @@ class NatsEngineHandle:
         try:
             while True:
                 try:
-                    messages = await subscription.fetch(_REPORT_BATCH, timeout=1)
-                except (NatsTimeoutError, TimeoutError):
-                    continue
+                    messages = await fetch(subscription, _REPORT_BATCH, timeout=1)
                 except (NatsError, JetStreamError) as error:
                     log.warning("results of partition %d: %s; retrying", partition, error)
                     await asyncio.sleep(1)
