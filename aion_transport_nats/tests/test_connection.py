@@ -1,4 +1,5 @@
-"""connect(): real servers, typed errors without secrets, reconnects after a server restart."""
+"""connect(): real servers, typed errors without secrets, reconnects after a server restart;
+waiting for JetStream to answer at start-up."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import nats.errors
 import pytest
+from nats.js.errors import NoStreamResponseError
 
-from aion_core.errors import ConfigurationError
-from aion_transport_nats.connection import NatsUnavailableError, connect
+from aion_core.errors import ConfigurationError, TransportError
+from aion_transport_nats.connection import NatsUnavailableError, connect, when_jetstream_answers
 from aion_transport_nats.options import parse_nats_url
 
 if TYPE_CHECKING:
@@ -119,3 +122,32 @@ async def test_a_connection_comes_back_after_the_server_restarts(
     finally:
         nats_server.start()
         await client.close()
+
+
+async def test_a_step_jetstream_cannot_answer_yet_is_asked_again_until_it_can() -> None:
+    answers: list[Exception | str] = [nats.errors.TimeoutError(), NoStreamResponseError(), "ok"]
+
+    async def step() -> str:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    assert await when_jetstream_answers("creating things", step) == "ok"
+    assert answers == []
+
+
+async def test_a_step_jetstream_never_answers_ends_in_a_transport_error_saying_what() -> None:
+    async def step() -> None:
+        raise nats.errors.NoRespondersError
+
+    with pytest.raises(TransportError, match=r"within 0 s while creating things .*-js"):
+        await when_jetstream_answers("creating things", step, patience=0)
+
+
+async def test_other_errors_are_not_asked_again() -> None:
+    async def step() -> None:
+        raise ConfigurationError("wrong ttl")
+
+    with pytest.raises(ConfigurationError, match="wrong ttl"):
+        await when_jetstream_answers("opening", step)

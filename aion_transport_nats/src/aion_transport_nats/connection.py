@@ -8,20 +8,24 @@ ride out server restarts, a node that cannot start must say why.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import logging
 import re
 import ssl
+import time
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import nats
 import nats.errors
+import nats.js.errors
 from nats.aio.client import Client
 
-from aion_core.errors import AionError, ConfigurationError
+from aion_core.errors import AionError, ConfigurationError, TransportError
 from aion_transport_nats.options import NatsOptions, parse_nats_url
 
-__all__ = ["NatsUnavailableError", "connect"]
+__all__ = ["NatsUnavailableError", "connect", "when_jetstream_answers"]
 
 log = logging.getLogger("aion.nats")
 
@@ -31,6 +35,18 @@ _FIRST_CONNECTION_ATTEMPTS = 3
 _AUTH_FAILURE = re.compile(r"authori[sz]ation|authentication", re.IGNORECASE)
 
 Callback = Callable[[], Awaitable[None]]
+
+_T = TypeVar("_T")
+
+JETSTREAM_PATIENCE = 60.0
+"""Seconds a starting node asks JetStream again while it cannot answer yet."""
+
+_NOT_YET_ANSWERING = (
+    nats.errors.TimeoutError,
+    nats.errors.NoRespondersError,
+    nats.js.errors.NoStreamResponseError,
+    TimeoutError,
+)
 
 
 class NatsUnavailableError(AionError):
@@ -152,3 +168,30 @@ def _connection_error(where: str, attempts: list[Exception]) -> AionError:
 
 def _nkeys_installed() -> bool:
     return importlib.util.find_spec("nkeys") is not None
+
+
+async def when_jetstream_answers(
+    what: str, step: Callable[[], Awaitable[_T]], *, patience: float = JETSTREAM_PATIENCE
+) -> _T:
+    """``await step()``, asked again while JetStream cannot answer yet, for up to `patience` s.
+
+    A server just started, or a cluster electing the leaders of new streams,
+    lets JetStream requests time out or go unanswered for a while; a node
+    started at the same time waits for it rather than failing.
+
+    Raises:
+        TransportError: JetStream still did not answer after `patience` seconds.
+    """
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            return await step()
+        except _NOT_YET_ANSWERING as error:
+            if time.monotonic() > deadline:
+                raise TransportError(
+                    f"JetStream did not answer within {patience:g} s while {what} "
+                    f"({_describe(error)}); check that nats-server runs with JetStream (-js) "
+                    "and, in a cluster, that a quorum of its servers is up"
+                ) from None
+            log.warning("%s: JetStream did not answer (%s); asking again", what, _describe(error))
+            await asyncio.sleep(1)

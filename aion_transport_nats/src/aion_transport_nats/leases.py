@@ -51,6 +51,7 @@ from nats.js.errors import KeyWrongLastSequenceError
 from nats.js.kv import KV_DEL, KV_OP, KV_PURGE
 
 from aion_core.errors import ConfigurationError
+from aion_transport_nats.connection import when_jetstream_answers
 from aion_transport_nats.lease_bucket import (
     NODE_PREFIX,
     TRANSIENT_ERRORS,
@@ -207,10 +208,12 @@ class PartitionLeases:
         if self._started:
             raise RuntimeError("PartitionLeases.start() was called twice")
         self._started = True
-        await self._bucket.open()
+        await when_jetstream_answers(
+            f"opening lease bucket {self._bucket.name!r}", self._bucket.open
+        )
         await self._register_at_start()
         try:
-            await self._check_partition_count()
+            await when_jetstream_answers("reading the lease bucket", self._check_partition_count)
         except BaseException:
             await self._deregister()
             raise
@@ -255,7 +258,9 @@ class PartitionLeases:
     async def _register_at_start(self) -> None:
         """Register this node, waiting out the registration of a crashed earlier run."""
         deadline = time.monotonic() + 1.5 * self._ttl
-        while not await self._register():
+        while not await when_jetstream_answers(
+            f"registering node {self._node_id!r}", self._register
+        ):
             if time.monotonic() > deadline:
                 raise ConfigurationError(
                     f"node id {self._node_id!r} is registered by another live node of namespace "

@@ -27,7 +27,6 @@ import logging
 import os
 import secrets
 import socket
-import time
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
@@ -35,8 +34,6 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.errors import Error as NatsError
-from nats.errors import NoRespondersError
-from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 from nats.js.errors import Error as JetStreamError
@@ -46,7 +43,7 @@ from aion_core.errors import AionError, TransportError, WireFormatError
 from aion_core.events import Event, Payload
 from aion_core.tasks import ActivityTask, decode_report
 from aion_core.transport import EngineRuntime, Ownership
-from aion_transport_nats.connection import connect
+from aion_transport_nats.connection import connect, when_jetstream_answers
 from aion_transport_nats.leases import PartitionLeases
 from aion_transport_nats.options import NatsOptions
 from aion_transport_nats.partitions import partition_of
@@ -61,10 +58,12 @@ log = logging.getLogger("aion.nats")
 _REPORT_BATCH = 64
 _REDELIVER_AFTER = 0.5
 """Seconds before a report the engine could not take yet is delivered again."""
-_RESULT_ACK_WAIT = 60.0
+_RESULT_ACK_WAIT = 10.0
+"""Seconds before an unacknowledged report is delivered again. A node giving up a
+partition can have reports delivered to its last pull after it stopped reading;
+they reach the new owner only after this. A report delivered twice meanwhile
+is recorded once (the engine settles each attempt once)."""
 _HANDOVER_FRACTION = 0.1
-_STREAMS_PATIENCE = 60.0
-"""Seconds a starting node waits for JetStream to create or show the namespace's streams."""
 """Of the lease ttl: how long calls being served may go on once their partition is released."""
 
 
@@ -109,8 +108,11 @@ class NatsEngineHandle:
     async def start(self) -> None:
         """Connect, create the streams, serve store reads, and take partition leases."""
         self._nc = await connect(self._options, name=f"aion-engine {self.node_id}")
-        self._js = self._nc.jetstream()
-        await self._ensure_streams()
+        js = self._js = self._nc.jetstream()
+        await when_jetstream_answers(
+            f"creating the streams of namespace {self._names.namespace!r}",
+            lambda: ensure_streams(js, self._names),
+        )
         self._api = await self._nc.subscribe(
             self._names.api_subject(), queue=self._names.api_queue_group, cb=self._on_api
         )
@@ -119,29 +121,6 @@ class NatsEngineHandle:
             on_acquired=self._acquired, on_released=self._released,
         )  # fmt: skip
         await self._leases.start()
-
-    async def _ensure_streams(self) -> None:
-        """Create or check the namespace's streams, waiting while JetStream cannot answer yet.
-
-        A server just started, or a cluster electing its stream leaders, lets
-        JetStream requests time out for a while; a node started alongside waits.
-        """
-        assert self._js is not None
-        deadline = time.monotonic() + _STREAMS_PATIENCE
-        while True:
-            try:
-                await ensure_streams(self._js, self._names)
-                return
-            except (NatsTimeoutError, NoRespondersError, TimeoutError) as error:
-                if time.monotonic() > deadline:
-                    raise TransportError(
-                        f"JetStream did not answer within {_STREAMS_PATIENCE:g} s while creating "
-                        f"the streams of namespace {self._names.namespace!r} ({error!r}); "
-                        "check that nats-server runs with JetStream (-js) and, in a cluster, "
-                        "that a quorum of servers is up"
-                    ) from None
-                log.warning("streams of %r: %r; asking again", self._names.namespace, error)
-                await asyncio.sleep(1)
 
     async def close(self) -> None:
         """Stop and disconnect."""
