@@ -145,6 +145,10 @@ class NatsEngineHandle:
         return lambda workflow_id: partition_of(workflow_id, self._partitions) == partition
 
     async def _acquired(self, partition: int) -> None:
+        # Whatever this node still caches of the partition dates from an earlier
+        # ownership (a query served while it was given up may have loaded a
+        # workflow again), and another node may have moved those workflows on since.
+        await self._engine.release(self._in(partition))
         self._owned.add(partition)
         await self._engine.adopt(self._in(partition))
         self._control[partition] = await self.nc.subscribe(
