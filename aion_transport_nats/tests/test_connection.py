@@ -19,7 +19,7 @@ from aion_transport_nats.connection import NatsUnavailableError, connect, when_j
 from aion_transport_nats.options import parse_nats_url
 
 if TYPE_CHECKING:
-    from conftest import NatsServer
+    from conftest import NatsServer, ServerDirs
 
     from .conftest import Eventually
 
@@ -34,11 +34,9 @@ def _unused_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def token_server(
-    nats_server: NatsServer, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
+def token_server(nats_server: NatsServer, server_dirs: ServerDirs) -> Iterator[str]:
     """Address ``127.0.0.1:PORT`` of a nats-server that demands the token TOKEN."""
-    base = tmp_path_factory.mktemp("nats-token")
+    base = server_dirs.new("nats-token")
     # type(nats_server): the root conftest's NatsServer, without importing conftest.
     server = type(nats_server)(
         store_dir=base / "store", log_file=base / "log", extra_args=("--auth", TOKEN)
