@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
 from aion_core.events import SignalReceived
@@ -15,6 +16,8 @@ from aion_core.group_commit import GroupCommitter
 from aion_core.store.projection import batch_for
 from aion_core.testing.store_contract import make_events
 from aion_store_sql import SqlEventStore
+from aion_store_sql.config import SqliteConfig, parse_store_url
+from aion_store_sql.database import _sqlite_engine
 
 
 @pytest.mark.parametrize(("level", "pragma_value"), [("full", 2), ("normal", 1), ("off", 0)])
@@ -44,6 +47,34 @@ async def test_a_new_file_takes_16_kib_pages_and_an_existing_file_keeps_its_own(
             await store.append([batch_for(None, 0, events)])
             assert await store.read_events("w") == events
     assert (_page_size(new), _page_size(existing)) == (16384, 4096)
+
+
+def test_connections_opening_one_new_file_at_once_all_open(tmp_path: Path) -> None:
+    # Each switches the new file to WAL mode; SQLite turns all but one away at once
+    # ("database is locked") without waiting through its busy handler; the store waits.
+    failures: list[BaseException] = []
+    for trial in range(50):
+        config = parse_store_url(f"sqlite:///{tmp_path / f'new-{trial}.db'}")
+        assert isinstance(config, SqliteConfig)
+        engines = [_sqlite_engine(config, begin="BEGIN", pool_size=1) for _ in range(6)]
+        together = threading.Barrier(len(engines))
+
+        def connect(engine: Engine, together: threading.Barrier) -> None:
+            together.wait()
+            try:
+                with engine.connect() as connection:
+                    connection.exec_driver_sql("SELECT 1")
+            except BaseException as error:
+                failures.append(error)
+
+        threads = [threading.Thread(target=connect, args=(e, together)) for e in engines]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for engine in engines:
+            engine.dispose()
+    assert failures == []
 
 
 def _page_size(path: Path) -> int:

@@ -23,6 +23,8 @@ transaction, and both return its result to the event loop.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -137,6 +139,25 @@ class _SqliteBackend:
 
 
 _SQLITE_PAGE_SIZE = 16384
+_LOCKED_RETRY_PAUSE = 0.01
+
+
+def _execute_when_unlocked(cursor: sqlite3.Cursor, statement: str, timeout: float) -> None:
+    """Run `statement`, asking again for up to `timeout` s while the file is locked.
+
+    Processes opening a new file at once all switch it to WAL mode; SQLite
+    answers the losers "database is locked" at once, without waiting through
+    its busy handler, so the wait is done here.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            cursor.execute(statement)
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(_LOCKED_RETRY_PAUSE)
 
 
 def _sqlite_engine(config: SqliteConfig, *, begin: str, pool_size: int) -> Engine:
@@ -166,7 +187,7 @@ def _sqlite_engine(config: SqliteConfig, *, begin: str, pool_size: int) -> Engin
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         for pragma in pragmas:
-            cursor.execute(pragma)
+            _execute_when_unlocked(cursor, pragma, config.busy_timeout)
         cursor.close()
 
     @event.listens_for(engine, "begin")
