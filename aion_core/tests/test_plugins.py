@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import textwrap
 from collections.abc import Callable, Sequence
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from aion_core import hookimpl
+from aion_core import Engine, hookimpl, workflow
 from aion_core.errors import ConfigurationError, PluginError, UnknownURLSchemeError
 from aion_core.events import Event, Payload, TimerFired
 from aion_core.group_commit import GroupCommitter
@@ -214,6 +215,32 @@ async def test_recorder_wrappers_wrap_the_core_recorder() -> None:
     assert load_plugins({}).wrap_recorder(base) is base
 
 
+async def test_a_failing_recorder_wrapper_refuses_the_start_with_a_plugin_error() -> None:
+    class Broken:
+        @hookimpl(wrapper=True)
+        def aion_recorder_wrapper(self, recorder: Recorder):  # type: ignore[no-untyped-def]
+            yield
+            raise RuntimeError("audit log unreachable")
+
+    plugins = load_plugins({"AION_PLUGINS": ""})
+    plugins.manager.register(Broken(), name="broken")
+    async with Engine("memory://", workflows=[_greet], plugins=plugins) as engine:
+        with pytest.raises(PluginError, match=r"aion_recorder_wrapper.*audit log unreachable"):
+            await asyncio.wait_for(engine.start_workflow(_greet, "x", id="w"), timeout=30)
+
+
+def test_without_the_core_plugin_no_recorder_is_made_and_that_is_said() -> None:
+    plugins = load_plugins({"AION_PLUGINS": "", "AION_DISABLE_PLUGINS": "core"})
+    base = StoreRecorder(GroupCommitter(MemoryEventStore()), "w")
+    with pytest.raises(PluginError, match="'core' plugin must not be disabled"):
+        plugins.wrap_recorder(base)
+
+
+@workflow.defn(name="plugins.Greet")
+async def _greet(name: str) -> str:
+    return f"hello {name}"
+
+
 def test_a_failing_events_recorded_plugin_is_logged_and_others_still_run(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -259,7 +286,7 @@ async def test_payload_codecs_and_interceptors_are_collected_from_every_plugin()
         def aion_payload_codecs(self) -> list[Reverse]:
             return []
 
-    plugins = load_plugins({})
+    plugins = load_plugins({"AION_PLUGINS": ""})  # none from installed distributions
     plugins.manager.register(Codecs(), name="codecs")
     plugins.manager.register(NoCodecs(), name="none")
     assert len(plugins.payload_codecs()) == 2

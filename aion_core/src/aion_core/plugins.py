@@ -241,8 +241,24 @@ class Plugins:
         return client
 
     def wrap_recorder(self, recorder: Recorder) -> Recorder:
-        """`recorder` wrapped by every plugin that wraps recorders."""
-        wrapped: Recorder = self._hook.aion_recorder_wrapper(recorder=recorder)
+        """`recorder` wrapped by every plugin that wraps recorders.
+
+        Raises:
+            PluginError: A plugin's wrapper failed, or none returned a recorder (the
+                built-in ``core`` plugin, innermost, is disabled).
+        """
+        try:
+            wrapped: Recorder | None = self._hook.aion_recorder_wrapper(recorder=recorder)
+        except Exception as error:
+            raise PluginError(
+                f"a plugin failed in aion_recorder_wrapper: {error!r}; fix or disable it "
+                "(AION_DISABLE_PLUGINS=name; `aion plugins` lists the names)"
+            ) from error
+        if wrapped is None:
+            raise PluginError(
+                "no plugin returned a recorder from aion_recorder_wrapper; the built-in "
+                "'core' plugin must not be disabled (check AION_DISABLE_PLUGINS)"
+            )
         return wrapped
 
     def events_recorded(self, workflow_id: str, events: Sequence[Event]) -> None:
