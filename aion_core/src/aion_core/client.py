@@ -101,8 +101,12 @@ class Client(WorkflowOperations):
         await self.close()
 
     async def route(self, call: Call, timeout: float | None = None) -> Any:
-        """Carry out `call` on the engine that owns its workflow (any engine for reads)."""
-        return await self.transport.call(call, timeout or self.call_timeout)
+        """Carry out `call` on the engine that owns its workflow (any engine for reads).
+
+        Its payloads travel encoded by the payload codecs; the engine decodes them.
+        """
+        encoded = await self.codec.encode_payloads_in(call)
+        return await self.transport.call(encoded, timeout or self.call_timeout)
 
     async def ask(
         self, workflow_id: str, name: str, args: tuple[Payload, ...], timeout: float
@@ -110,7 +114,8 @@ class Client(WorkflowOperations):
         """The answer of query `name` from `workflow_id`; never records anything."""
         call = QueryCall(workflow_id=workflow_id, name=name, args=args, timeout=timeout)
         answer: Payload = await self.route(call, timeout + self.call_timeout)
-        return answer
+        [decoded] = await self.codec.decode([answer])  # it travelled encoded
+        return decoded
 
     async def events(self, workflow_id: str) -> AsyncIterator[Event]:
         """The workflow's events as they become durable, from now on."""

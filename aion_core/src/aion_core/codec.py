@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from aion_core.events import Payload
 
-__all__ = ["PayloadCodec", "PayloadCodecChain"]
+__all__ = ["PayloadCodec", "PayloadCodecChain", "payloads_in"]
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -63,18 +63,24 @@ class PayloadCodecChain:
     async def _transform(self, model: _M, codec: Callable[[Sequence[Payload]], Any]) -> _M:
         if not self.codecs:
             return model
-        found: list[Payload] = []
-
-        def collect(payload: Payload) -> Payload:
-            found.append(payload)
-            return payload
-
-        _replace_payloads(model, collect)
+        found = payloads_in(model)
         if not found:
             return model
         transformed = iter(await codec(found))
         result: _M = _replace_payloads(model, lambda _: next(transformed))
         return result
+
+
+def payloads_in(value: Any) -> list[Payload]:
+    """Every payload inside `value` (an event, a body, a call, a task...), in order."""
+    found: list[Payload] = []
+
+    def collect(payload: Payload) -> Payload:
+        found.append(payload)
+        return payload
+
+    _replace_payloads(value, collect)
+    return found
 
 
 def _replace_payloads(value: Any, replace: Callable[[Payload], Payload]) -> Any:

@@ -75,13 +75,20 @@ class WorkflowOperations:
     _workflows: dict[str, WorkflowDefinition]
 
     async def route(self, call: Call, timeout: float | None = None) -> Any:
-        """Carry out `call` on the engine that owns its workflow; its reply value."""
+        """Carry out `call` on the engine that owns its workflow; its reply value.
+
+        `call` carries its payloads decoded; replies carry them as stored (encoded).
+        Queries go through `ask`, which decodes the answer.
+        """
         raise NotImplementedError
 
     async def ask(
         self, workflow_id: str, name: str, args: tuple[Payload, ...], timeout: float
     ) -> Payload:
-        """The answer of query `name` from `workflow_id`; never records anything."""
+        """The answer of query `name` from `workflow_id`; never records anything.
+
+        `args` and the answer are decoded; implementations encode what they send.
+        """
         raise NotImplementedError
 
     async def submit(

@@ -5,7 +5,9 @@ URL (``inproc://``, ``nats://...``) through the hooks `aion_engine_handle` and
 `aion_query_service` (the engine's side) and `aion_transport_client` (the
 side of clients and workers, which have no store). What crosses it is defined
 in `aion_core.calls` (operations on workflows) and `aion_core.tasks`
-(activity attempts), so every transport carries the same messages.
+(activity attempts), so every transport carries the same messages. Their
+payloads are encoded by the payload codecs, as the store holds them: a
+transport carries them as they are and never needs the codecs.
 
 Ownership: each workflow is served by one engine at a time. `EngineHandle.owns`
 says whether that is this engine; calls for other workflows are forwarded to
@@ -57,6 +59,8 @@ class EngineRuntime(Protocol):
 
     async def serve(self, call: Call) -> object:
         """Carry out a call as the owner of its workflow; return the reply value.
+
+        The call's payloads are encoded, and so are the reply's.
 
         Raises:
             AionError: The typed refusal the caller gets (it crosses the wire intact).
@@ -146,6 +150,8 @@ class QueryService(Protocol):
         self, workflow_id: str, name: str, args: tuple[Payload, ...], timeout: float
     ) -> Payload:
         """The answer of query `name` from `workflow_id`; nothing is ever recorded.
+
+        `args` and the answer are encoded by the payload codecs.
 
         Raises:
             QueryError: `UnknownQuery`, `QueryHandlerFailed`, `QueryTimeout`,

@@ -4,9 +4,10 @@ A worker pulls `ActivityTask`s of one task queue, runs the activity code
 (async on its loop, sync in a thread pool, through the activity
 interceptors), keeps the transport told that the attempt is alive, forwards
 heartbeats to the owning engine, and reports the outcome before it
-acknowledges the task. The engine enforces every timeout and decides
-retries; a worker that dies leaves its task unacknowledged, so the transport
-hands it to another worker::
+acknowledges the task. Payloads travel encoded by the payload codecs both
+ways: the worker decodes those of a task and encodes those of its reports.
+The engine enforces every timeout and decides retries; a worker that dies
+leaves its task unacknowledged, so the transport hands it to another worker::
 
     async with Worker("nats://127.0.0.1:4222", activities=[charge], task_queue="default"):
         await asyncio.Event().wait()
@@ -24,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aion_core.activity import ActivityContext, ActivityInfo
+from aion_core.codec import PayloadCodecChain
 from aion_core.converter import from_payloads, to_payload
 from aion_core.definitions import ActivityDefinition, activity_definition
 from aion_core.errors import AionError, ApplicationError, ConfigurationError
@@ -50,7 +52,7 @@ class Worker(Service):
         activities: Activity functions (``@activity.defn``) this worker runs.
         task_queue: The queue it takes tasks from.
         max_concurrency: Attempts running at once.
-        plugins: The loaded plugins (activity interceptors apply here).
+        plugins: The loaded plugins (activity interceptors and payload codecs apply here).
     """
 
     def __init__(
@@ -78,6 +80,7 @@ class Worker(Service):
         self.max_concurrency = max_concurrency
         self.identity = f"{socket.gethostname()}:{os.getpid()}"
         self._interceptors = self.plugins.activity_interceptors()
+        self.codec = PayloadCodecChain(self.plugins.payload_codecs())
         self._threads = ThreadPoolExecutor(max_concurrency, thread_name_prefix="aion-worker")
         self._slots = asyncio.Semaphore(max_concurrency)
         self._running: dict[str, tuple[ActivityContext, asyncio.Task[None]]] = {}
@@ -165,7 +168,7 @@ class Worker(Service):
         keep_alive = asyncio.create_task(_keep_alive(delivery))
         try:
             report = await self._attempt(task)
-            await self.transport.report(report)
+            await self.transport.report(await self.codec.encode_payloads_in(report))
             await delivery.ack()
         except asyncio.CancelledError:
             # Cancelled by its engine (which records the outcome) or by close().
@@ -191,6 +194,12 @@ class Worker(Service):
                 type="ActivityNotRegistered",
             )
             return self._failed(task, error)
+        try:
+            # A worker without the codec's key fails the attempt, retryably: it may
+            # be configured meanwhile, or another worker has the key.
+            task = await self.codec.decode_payloads_in(task)
+        except AionError as undecodable:
+            return self._failed(task, undecodable)
         try:
             args = from_payloads(
                 task.input, definition.param_types, f"activity {definition.name!r}"
@@ -246,7 +255,7 @@ class Worker(Service):
 
     async def _send_heartbeat(self, report: AttemptReport) -> None:
         try:
-            await self.transport.report(report)
+            await self.transport.report(await self.codec.encode_payloads_in(report))
         except AionError as error:
             log.info("heartbeat of %s:%s not sent: %s", report.workflow_id, report.attempt, error)
 

@@ -461,6 +461,8 @@ class ActivityExecutor:
             start_to_close_timeout=scheduled.start_to_close_timeout,
             heartbeat_timeout=scheduled.heartbeat_timeout,
         )  # fmt: skip
+        # The task crosses the transport: its payloads leave encoded, as the store holds them.
+        task = await self.engine.codec.encode_payloads_in(task)
         remote = running.remote = self.remote.open(task)
         started_at = self.engine.clock.now()
         running.last_heartbeat_at = started_at

@@ -79,7 +79,7 @@ class ChildCoordinator:
         workflow_id = runner.workflow_id
         body = event.body
         if isinstance(body, ChildWorkflowStarted):
-            self._start(workflow_id, event.run_id, body)
+            self._start(workflow_id, event.run_id, body, as_stored=True)
         elif isinstance(body, CHILD_OUTCOMES):
             self._in_hand.discard((workflow_id, event.run_id, body.child_id))
         elif isinstance(
@@ -113,19 +113,31 @@ class ChildCoordinator:
 
     # --- starting ------------------------------------------------------------------------------
 
-    def _start(self, parent_id: str, parent_run: str, started: ChildWorkflowStarted) -> None:
+    def _start(
+        self,
+        parent_id: str,
+        parent_run: str,
+        started: ChildWorkflowStarted,
+        *,
+        as_stored: bool = False,
+    ) -> None:
+        """Start the child (`as_stored`: `started` is a recorded event's, payloads encoded)."""
         key = (parent_id, parent_run, started.child_id)
         if key not in self._in_hand:
             self._in_hand.add(key)
-            task = self._spawn(self._start_child(parent_id, parent_run, started))
+            task = self._spawn(self._start_child(parent_id, parent_run, started, as_stored))
             self._starting[key] = task
             task.add_done_callback(lambda _: self._starting.pop(key, None))
 
     async def _start_child(
-        self, parent_id: str, parent_run: str, child: ChildWorkflowStarted
+        self, parent_id: str, parent_run: str, child: ChildWorkflowStarted, as_stored: bool
     ) -> None:
         engine = self.engine
         try:
+            if as_stored:
+                # The child's runner encodes its input when it records it: encoded
+                # here as well, the child's history would hold it encoded twice.
+                child = await engine.codec.decode_payloads_in(child)
             definition = engine.workflow_definition(child.workflow_type)
             body = WorkflowStarted(
                 workflow_type=child.workflow_type,

@@ -3,9 +3,10 @@
 The engine still drives every attempt (records its start and outcome,
 enforces its timeouts, decides retries); a worker only runs the code. An
 attempt is handed out as an `ActivityTask` and answered by `AttemptReport`s:
-heartbeats while it runs, then its outcome. A report is settled only once the
-outcome is durable, so a transport that redelivers unsettled reports never
-loses an outcome when an engine dies between receiving and recording it.
+heartbeats while it runs, then its outcome; both carry their payloads encoded
+by the payload codecs. A report is settled only once the outcome is durable,
+so a transport that redelivers unsettled reports never loses an outcome when
+an engine dies between receiving and recording it.
 """
 
 from __future__ import annotations
@@ -104,6 +105,17 @@ class RemoteAttempts:
             # Not an attempt this engine waits for: stale (its outcome is recorded, it
             # timed out) unless the engine is still adopting the workflow.
             return not self.engine.adopting
+        try:
+            # Workers send payloads encoded; the engine records decoded bodies (and encodes them).
+            report = await self.engine.codec.decode_payloads_in(report)
+        except AionError as error:
+            log.error(
+                "cannot decode the report on %s (%s); it is delivered again until this "
+                "engine can decode it",
+                attempt.task.task_id,
+                error,
+            )
+            return False
         if report.kind == "heartbeat":
             attempt.heartbeats.put_nowait(report)
             return True

@@ -2,9 +2,14 @@
 
 A part of `Engine`. Every operation on a workflow (start, signal, query,
 update, cancel, ...) becomes a `Call` (aion_core.calls). `route` sends it to
-the workflow's owner: this engine (`serve`, no encoding), or another node
-through the transport, which calls `serve` over there. Reads of the store
-are served by whichever engine is asked.
+the workflow's owner: this engine (carried out at once, no encoding), or
+another node through the transport, which calls `serve` over there. Reads of
+the store are served by whichever engine is asked.
+
+Payloads cross the transport encoded by the payload codecs, as the store holds
+them, so an encryption codec leaves nothing readable on the wire: `route`
+encodes a call it forwards, `serve` decodes a call it receives and encodes a
+query's answer it sends back.
 """
 
 from __future__ import annotations
@@ -65,19 +70,37 @@ class CallServing(WorkflowOperations):
     async def route(self, call: Call, timeout: float | None = None) -> Any:
         """Carry out `call` where it belongs; its reply value (or the owner's typed error)."""
         if not call.owner_only or self.owns(call.workflow_id):
-            return await self.serve(call)
-        return await self.handle.forward(call, timeout or self.call_timeout)
+            return await self._carry_out(call)
+        encoded = await self.codec.encode_payloads_in(call)
+        return await self.handle.forward(encoded, timeout or self.call_timeout)
 
     async def ask(
         self, workflow_id: str, name: str, args: tuple[Payload, ...], timeout: float
     ) -> Payload:
         """Ask `workflow_id` the query `name` through the query service; never records."""
-        return await self.query_service.query(workflow_id, name, args, timeout)
+        # The query service may carry the question to another node: it takes and
+        # gives payloads encoded, as `serve` does.
+        encoded = tuple(await self.codec.encode(args))
+        answer = await self.query_service.query(workflow_id, name, encoded, timeout)
+        [decoded] = await self.codec.decode([answer])
+        return decoded
 
     # --- serving, as the owner -----------------------------------------------------------------
 
     async def serve(self, call: Call) -> Any:
-        """Carry out `call` here (this engine owns its workflow, or it only reads the store)."""
+        """Carry out `call`, received through the transport, here; its reply value.
+
+        The call's payloads arrive encoded by the payload codecs, and a query's
+        answer leaves encoded; other replies carry payloads as the store holds them.
+        """
+        reply = await self._carry_out(await self.codec.decode_payloads_in(call))
+        if isinstance(call, QueryCall):
+            answered: Payload = await self.codec.encode_payloads_in(reply)
+            return answered
+        return reply
+
+    async def _carry_out(self, call: Call) -> Any:
+        """Carry out `call` (payloads decoded) here: this engine owns its workflow, or reads."""
         if isinstance(call, StartCall):
             definition = self.workflow_definition(call.started.workflow_type)
             request = StartRequest(

@@ -44,7 +44,7 @@ class SignalCourier:
     def recorded(self, runner: WorkflowRunner, event: Event) -> None:
         """A durable event of the runner's workflow: carry any signal it sent."""
         if isinstance(event.body, ExternalSignalSent):
-            self._carry(runner.workflow_id, event.run_id, event.body)
+            self._carry(runner.workflow_id, event.run_id, event.body, as_stored=True)
 
     def resume(self, runner: WorkflowRunner) -> None:
         """After a replay: carry every signal sent without a recorded outcome."""
@@ -53,19 +53,28 @@ class SignalCourier:
             for sent in instance.pending_signals_out():
                 self._carry(runner.workflow_id, instance.run_id, sent)
 
-    def _carry(self, sender: str, run_id: str, sent: ExternalSignalSent) -> None:
+    def _carry(
+        self, sender: str, run_id: str, sent: ExternalSignalSent, *, as_stored: bool = False
+    ) -> None:
+        """Deliver `sent` (`as_stored`: it comes from a recorded event, payloads encoded)."""
         key = (sender, run_id, sent.signal_id)
         if key in self._in_hand:
             return
         self._in_hand.add(key)
-        self._tasks.spawn(self._deliver(key, sent))
+        self._tasks.spawn(self._deliver(key, sent, as_stored))
 
     async def close(self) -> None:
         """Stop carrying (engine shutdown); senders re-send after the next start."""
         await self._tasks.close()
 
-    async def _deliver(self, key: tuple[str, str, int], sent: ExternalSignalSent) -> None:
+    async def _deliver(
+        self, key: tuple[str, str, int], sent: ExternalSignalSent, as_stored: bool
+    ) -> None:
         sender, run_id, signal_id = key
+        if as_stored:
+            # The target's runner encodes the arguments when it records them: encoded
+            # here as well, the target's history would hold them encoded twice.
+            sent = await self.engine.codec.decode_payloads_in(sent)
         received = SignalReceived(signal_name=sent.signal_name, args=sent.args, sender=sender)
         outcome: EventBody
         try:
