@@ -27,6 +27,7 @@ import stat
 import subprocess
 import tempfile
 import time
+import tomllib
 import urllib.error
 import urllib.request
 import uuid
@@ -48,6 +49,16 @@ import aion_cli  # noqa: F401
 import aion_core  # noqa: F401
 import aion_store_sql  # noqa: F401
 import aion_transport_nats  # noqa: F401
+
+
+def _turn_optional_plugins_off() -> None:
+    """Keep the workspace's optional plugins off unless a test turns them on (pyproject.toml)."""
+    with (Path(__file__).parent / "pyproject.toml").open("rb") as file:
+        optional: list[str] = tomllib.load(file)["tool"]["aion"]["workspace"]["optional_plugins"]
+    os.environ.setdefault("AION_DISABLE_PLUGINS", ",".join(optional))
+
+
+_turn_optional_plugins_off()
 
 POSTGRES_URL_ENV = "AION_TEST_POSTGRES_URL"
 NATS_URL_ENV = "AION_TEST_NATS_URL"

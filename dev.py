@@ -46,14 +46,21 @@ def install_requirements() -> list[str]:
 
 def fingerprint() -> str:
     digest = hashlib.sha256(sys.version.encode())
-    for path in sorted([ROOT / "dev.py", *ROOT.glob("*/pyproject.toml"), ROOT / "pyproject.toml"]):
+    manifests = [*ROOT.glob("*/pyproject.toml"), *ROOT.glob("plugins/*/pyproject.toml")]
+    for path in sorted([ROOT / "dev.py", *manifests, ROOT / "pyproject.toml"]):
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
 
 def run(*cmd: str | Path) -> int:
     print("$", " ".join(str(c) for c in cmd), flush=True)
-    return subprocess.call([str(c) for c in cmd], cwd=ROOT)
+    return subprocess.call([str(c) for c in cmd], cwd=ROOT, env=environment())
+
+
+def environment() -> dict[str, str]:
+    """This process's environment, with the workspace's optional plugins off unless set."""
+    optional: list[str] = workspace()["tool"]["aion"]["workspace"]["optional_plugins"]  # type: ignore[index]
+    return {"AION_DISABLE_PLUGINS": ",".join(optional), **os.environ}
 
 
 def ensure_venv() -> None:

@@ -15,13 +15,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# Each distribution with the siblings it depends on (installed from this checkout,
-# since they are not on a package index) and packages it must NOT pull in.
+# Each distribution's folder with the package it ships, the siblings it depends on
+# (installed from this checkout, since they are not on a package index) and packages
+# it must NOT pull in. Plugins install next to aion-core alone.
 DISTRIBUTIONS = {
-    "aion_core": ([], ["sqlalchemy", "nats", "click"]),
-    "aion_store_sql": (["aion_core"], ["nats", "click"]),
-    "aion_transport_nats": (["aion_core"], ["sqlalchemy", "click"]),
-    "aion_cli": (["aion_core", "aion_store_sql"], ["nats"]),
+    "aion_core": ("aion_core", [], ["sqlalchemy", "nats", "click"]),
+    "aion_store_sql": ("aion_store_sql", ["aion_core"], ["nats", "click"]),
+    "aion_transport_nats": ("aion_transport_nats", ["aion_core"], ["sqlalchemy", "click"]),
+    "aion_cli": ("aion_cli", ["aion_core", "aion_store_sql"], ["nats"]),
+    "plugins/crypto": ("aion_plugin_crypto", ["aion_core"], ["sqlalchemy", "nats", "click"]),
+    "plugins/template": ("aion_plugin_template", ["aion_core"], ["sqlalchemy", "nats", "click"]),
 }
 
 # Modules that need an optional extra (the contract suites run under pytest).
@@ -49,7 +52,7 @@ def _python(env_dir: Path) -> Path:
 def test_distribution_imports_with_only_its_declared_dependencies(
     distribution: str, tmp_path: Path
 ) -> None:
-    siblings, forbidden = DISTRIBUTIONS[distribution]
+    package, siblings, forbidden = DISTRIBUTIONS[distribution]
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=False).create(env_dir)
     python = _python(env_dir)
@@ -60,7 +63,7 @@ def test_distribution_imports_with_only_its_declared_dependencies(
         capture_output=True, text=True, cwd=tmp_path,
     )  # fmt: skip
     assert install.returncode == 0, install.stdout + install.stderr
-    check = [IMPORT_EVERY_MODULE, distribution, ",".join(forbidden), ",".join(NEEDS_EXTRA)]
+    check = [IMPORT_EVERY_MODULE, package, ",".join(forbidden), ",".join(NEEDS_EXTRA)]
     imported = subprocess.run(
         [str(python), "-c", *check], capture_output=True, text=True, cwd=tmp_path
     )
