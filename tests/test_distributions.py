@@ -24,11 +24,18 @@ DISTRIBUTIONS = {
     "aion_transport_nats": ("aion_transport_nats", ["aion_core"], ["sqlalchemy", "click"]),
     "aion_cli": ("aion_cli", ["aion_core", "aion_store_sql"], ["nats"]),
     "plugins/crypto": ("aion_plugin_crypto", ["aion_core"], ["sqlalchemy", "nats", "click"]),
+    "plugins/metrics": ("aion_plugin_metrics", ["aion_core"], ["sqlalchemy", "nats", "click"]),
     "plugins/template": ("aion_plugin_template", ["aion_core"], ["sqlalchemy", "nats", "click"]),
 }
 
-# Modules that need an optional extra (the contract suites run under pytest).
-NEEDS_EXTRA = {"aion_core.testing.store_contract", "aion_core.testing.transport_contract"}
+# Modules that need what only their caller brings: the contract suites run under
+# pytest (an extra), and the metrics plugin's CLI options are added by a hook only
+# the `aion` command calls (with click).
+NEEDS_EXTRA = {
+    "aion_core.testing.store_contract",
+    "aion_core.testing.transport_contract",
+    "aion_plugin_metrics.cli",
+}
 
 IMPORT_EVERY_MODULE = """
 import importlib, importlib.util, pkgutil, sys
