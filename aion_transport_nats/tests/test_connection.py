@@ -14,7 +14,9 @@ import nats.errors
 import pytest
 from nats.js.errors import NoStreamResponseError
 
+from aion_core import Client
 from aion_core.errors import ConfigurationError, TransportError
+from aion_core.plugins import load_plugins
 from aion_transport_nats.connection import NatsUnavailableError, connect, when_jetstream_answers
 from aion_transport_nats.options import parse_nats_url
 
@@ -149,3 +151,23 @@ async def test_other_errors_are_not_asked_again() -> None:
 
     with pytest.raises(ConfigurationError, match="wrong ttl"):
         await when_jetstream_answers("opening", step)
+
+
+async def test_a_client_refused_after_connecting_leaves_no_connection_open(
+    nats_server: NatsServer, eventually: Eventually
+) -> None:
+    class RefusesWithoutKeys:
+        def aion_payload_codecs(self) -> list[object]:
+            raise ConfigurationError("no encryption key configured")
+
+    def open_connections() -> int:
+        connz = nats_server._monitor("/connz")
+        return int(connz["num_connections"]) if connz else -1
+
+    await eventually(lambda: open_connections() >= 0, what="the monitoring endpoint")
+    before = open_connections()
+    plugins = load_plugins({"AION_PLUGINS": "nats"})
+    plugins.manager.register(RefusesWithoutKeys(), name="refuses")
+    with pytest.raises(ConfigurationError, match="no encryption key"):
+        await Client.connect(f"{nats_server.url}?namespace=t-refused", plugins=plugins)
+    await eventually(lambda: open_connections() == before, what="the connection closed")

@@ -83,7 +83,11 @@ class Client(WorkflowOperations):
         plugins = plugins or load_plugins()
         transport = plugins.transport_client(url)
         await transport.connect()
-        return cls(transport, plugins=plugins, **options)
+        try:
+            return cls(transport, plugins=plugins, **options)
+        except BaseException:
+            await transport.close()  # e.g. a codec plugin refused: leave nothing connected
+            raise
 
     async def close(self) -> None:
         """Disconnect."""
