@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 
+import pytest
 from click.testing import CliRunner
 
 from aion_cli.main import build_cli, main
@@ -67,3 +68,19 @@ def test_the_installed_aion_command_runs() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert {entry["name"] for entry in json.loads(result.stdout)} == {"core", "inproc", "memory"}
+
+
+def test_a_plugin_failing_to_add_commands_ends_the_cli_with_one_line_naming_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    class Broken:
+        def aion_cli_commands(self, cli: object) -> None:
+            raise RuntimeError("click too old")
+
+    plugins = load_plugins({"AION_PLUGINS": ""})
+    plugins.manager.register(Broken(), name="broken")
+    monkeypatch.setattr("aion_cli.main.load_plugins", lambda: plugins)
+    assert main(["plugins"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("aion: plugin 'broken' failed to add its commands")
+    assert "Traceback" not in err

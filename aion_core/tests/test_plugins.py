@@ -316,3 +316,19 @@ def test_cli_commands_hook_receives_the_group() -> None:
     plugins.manager.register(Commands(), name="commands")
     plugins.add_cli_commands(Group())
     assert added == ["hello"]
+
+
+def test_a_plugin_failing_to_add_cli_commands_is_named() -> None:
+    class Broken:
+        def aion_cli_commands(self, cli: object) -> None:
+            raise RuntimeError("click too old")
+
+    plugins = load_plugins({"AION_PLUGINS": ""})
+    plugins.manager.register(Broken(), name="broken")
+    with pytest.raises(PluginError, match=r"'broken' failed to add its commands.*click too old"):
+        plugins.add_cli_commands(_Group())
+
+
+class _Group:
+    def add_command(self, cmd: object, name: str | None = None) -> None:
+        pass

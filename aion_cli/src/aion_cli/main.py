@@ -133,7 +133,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         report(str(error))
         return exit_code_for(error)
     try:
-        build_cli(plugins).main(args=argv, prog_name="aion")
+        cli = build_cli(plugins)
+    except AionError as error:  # a plugin's commands could not be added
+        report(str(error))
+        return exit_code_for(error)
+    try:
+        cli.main(args=argv, prog_name="aion")
     except SystemExit as done:
         if done.code is None:
             return 0

@@ -282,8 +282,19 @@ class Plugins:
         return _flatten(self._hook.aion_workflow_interceptors())
 
     def add_cli_commands(self, cli: hookspecs.CommandGroup) -> None:
-        """Let every plugin add commands to the CLI."""
-        self._hook.aion_cli_commands(cli=cli)
+        """Let every plugin add commands to the CLI.
+
+        Raises:
+            PluginError: A plugin failed to add its commands; the message names it.
+        """
+        for impl in reversed(self.manager.hook.aion_cli_commands.get_hookimpls()):
+            try:
+                impl.function(cli=cli)
+            except Exception as error:
+                raise PluginError(
+                    f"plugin {impl.plugin_name!r} failed to add its commands: {error!r}; "
+                    f"fix or disable it (AION_DISABLE_PLUGINS={impl.plugin_name})"
+                ) from error
 
     def describe(self) -> list[PluginInfo]:
         """Every registered plugin with its distribution, version and hooks, by name."""
