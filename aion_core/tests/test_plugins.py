@@ -332,3 +332,25 @@ def test_a_plugin_failing_to_add_cli_commands_is_named() -> None:
 class _Group:
     def add_command(self, cmd: object, name: str | None = None) -> None:
         pass
+
+
+def test_a_plugin_registered_in_code_is_checked_like_an_entry_point() -> None:
+    class Misspelt:
+        def aion_events_recoded(self, workflow_id: str, events: object) -> None: ...
+
+    class WrongArguments:
+        def aion_events_recorded(self, workflow_id: str, events: object, extra: int) -> None: ...
+
+    plugins = load_plugins({"AION_PLUGINS": ""})
+    with pytest.raises(PluginError, match="'misspelt' implements a hook aion does not have"):
+        plugins.register(Misspelt(), "misspelt")
+    with pytest.raises(PluginError, match=r"'wrong' .* is invalid"):
+        plugins.register(WrongArguments(), "wrong")
+    registered = {name for name, _ in plugins.manager.list_name_plugin()}
+    assert registered.isdisjoint({"misspelt", "wrong"})
+
+    class Fine:
+        def aion_events_recorded(self, workflow_id: str, events: object) -> None: ...
+
+    plugins.register(Fine(), "fine")
+    assert plugins.manager.has_plugin("fine")

@@ -240,6 +240,22 @@ class Plugins:
         client: TransportClient = self._first("aion_transport_client", "transport", url)
         return client
 
+    def register(self, plugin: object, name: str) -> None:
+        """Register `plugin` under `name` from code, checked as entry-point plugins are.
+
+        (``manager.register`` also works, but skips the check for misspelt hooks.)
+
+        Raises:
+            PluginError: `plugin` implements a hook aion does not have, or a hook with
+                arguments it does not offer; nothing is registered then.
+        """
+        _register(self.manager, plugin, name, origin="code")
+        try:
+            _check_pending(self.manager)
+        except PluginError:
+            self.manager.unregister(name=name)
+            raise
+
     def wrap_recorder(self, recorder: Recorder) -> Recorder:
         """`recorder` wrapped by every plugin that wraps recorders.
 
