@@ -20,26 +20,22 @@ from datetime import timedelta
 from typing import Any
 
 from aion_core import Client
-from aion_core.converter import to_payloads
 from aion_core.definitions import workflow_definition
 from aion_core.errors import (
     AionError,
-    ConfigurationError,
-    WorkflowAlreadyStartedError,
     WorkflowClosedError,
     WorkflowNotFoundError,
 )
-from aion_core.events import ScheduleAction, WorkflowStatus
+from aion_core.schedules.client import list_schedules, start_schedule
 from aion_core.schedules.spec import (
     CatchupPolicy,
     OverlapPolicy,
+    ScheduleAlreadyExistsError,
     ScheduleDescription,
     ScheduleNotFoundError,
-    ScheduleState,
-    build_spec,
     check_policies,
 )
-from aion_core.schedules.workflow import SCHEDULE_WORKFLOW_TYPE, schedule_workflow_id
+from aion_core.schedules.workflow import schedule_workflow_id
 
 __all__ = [
     "ScheduleExistsError",
@@ -48,9 +44,6 @@ __all__ = [
     "list_schedules",
     "signal_schedule",
 ]
-
-_LISTED = frozenset({WorkflowStatus.RUNNING, WorkflowStatus.PAUSED})
-_MAX_LISTED = 10_000
 
 
 class ScheduleExistsError(AionError):
@@ -84,29 +77,14 @@ async def create_schedule(
         PayloadValidationError: `args` do not fit `workflow` (when given as a definition).
         ScheduleExistsError: A schedule with this id exists.
     """
-    if not schedule_id.strip():
-        raise ConfigurationError("a schedule id must not be empty")
-    spec = build_spec(cron, every, time_zone)
-    check_policies(overlap, catchup)
     definition = None if isinstance(workflow, str) else workflow_definition(workflow)
-    name = definition.name if definition is not None else str(workflow)
-    param_types = definition.param_types if definition is not None else None
-    action = ScheduleAction(
-        workflow_type=name,
-        input=to_payloads(args, param_types, f"workflow {name!r}"),
-        task_queue=task_queue or "default",
-    )
-    state = ScheduleState(
-        schedule_id=schedule_id, spec=spec, action=action, overlap=overlap, catchup=catchup
-    )
     try:
-        await client.start_workflow(
-            SCHEDULE_WORKFLOW_TYPE,
-            state.model_dump(mode="json"),
-            id=schedule_workflow_id(schedule_id),
-            id_conflict="fail",
-        )
-    except WorkflowAlreadyStartedError:
+        await start_schedule(
+            client, schedule_id, definition.name if definition else str(workflow),
+            definition.param_types if definition else None, args, cron=cron, every=every,
+            time_zone=time_zone, overlap=overlap, catchup=catchup, task_queue=task_queue,
+        )  # fmt: skip
+    except ScheduleAlreadyExistsError:
         raise ScheduleExistsError(schedule_id) from None
 
 
@@ -124,17 +102,6 @@ async def describe_schedule(client: Client, schedule_id: str) -> ScheduleDescrip
     if record.status.is_closed:
         raise ScheduleNotFoundError(schedule_id)
     return ScheduleDescription.model_validate(await client.query(workflow_id, "describe"))
-
-
-async def list_schedules(client: Client) -> list[ScheduleDescription]:
-    """Every schedule that is not deleted, described, by schedule id."""
-    records = await client.list_workflows(
-        status=_LISTED, type=SCHEDULE_WORKFLOW_TYPE, limit=_MAX_LISTED
-    )
-    return [
-        ScheduleDescription.model_validate(await client.query(record.workflow_id, "describe"))
-        for record in sorted(records, key=lambda r: r.workflow_id)
-    ]
 
 
 async def signal_schedule(client: Client, schedule_id: str, command: str, *args: Any) -> None:

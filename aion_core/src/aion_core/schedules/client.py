@@ -39,8 +39,9 @@ from aion_core.schedules.workflow import (
 
 if TYPE_CHECKING:
     from aion_core.engine.engine import Engine
+    from aion_core.operations import WorkflowOperations
 
-__all__ = ["ScheduleHandle", "create_schedule", "list_schedules"]
+__all__ = ["ScheduleHandle", "create_schedule", "list_schedules", "start_schedule"]
 
 _LISTED_STATUSES = frozenset({WorkflowStatus.RUNNING, WorkflowStatus.PAUSED})
 _MAX_LISTED = 10_000
@@ -205,34 +206,78 @@ async def create_schedule(
     task_queue: str | None,
 ) -> ScheduleHandle:
     """Check everything, then start the schedule's workflow (see `Engine.create_schedule`)."""
+    await start_schedule(
+        engine, schedule_id, definition.name, definition.param_types, args, cron=cron,
+        every=every, time_zone=time_zone, overlap=overlap, catchup=catchup, task_queue=task_queue,
+    )  # fmt: skip
+    return ScheduleHandle(engine, schedule_id)
+
+
+async def start_schedule(
+    operations: WorkflowOperations,
+    schedule_id: str,
+    workflow_type: str,
+    param_types: Sequence[Any] | None,
+    args: Sequence[Any],
+    *,
+    cron: str | None,
+    every: timedelta | None,
+    time_zone: str,
+    overlap: OverlapPolicy,
+    catchup: CatchupPolicy,
+    task_queue: str | None,
+) -> None:
+    """Check everything, then start the schedule's workflow through an engine or a client.
+
+    Args:
+        operations: The `Engine` or `Client` to start it with.
+        schedule_id: The schedule's id.
+        workflow_type: The workflow each fire starts.
+        param_types: Its parameter types, to check `args` against; None when the
+            workflow is known only by name (the engine checks when it fires).
+        args: The input of each run.
+        cron: See `Engine.create_schedule`.
+        every: See `Engine.create_schedule`.
+        time_zone: See `Engine.create_schedule`.
+        overlap: See `Engine.create_schedule`.
+        catchup: See `Engine.create_schedule`.
+        task_queue: See `Engine.create_schedule`.
+
+    Raises:
+        ConfigurationError: An empty id, an invalid rule, time zone or policy.
+        PayloadValidationError: `args` do not fit `param_types`.
+        ScheduleAlreadyExistsError: A schedule with this id exists.
+    """
     if not schedule_id.strip():
         raise ConfigurationError("a schedule id must not be empty")
     spec = build_spec(cron, every, time_zone)
     check_policies(overlap, catchup)
     action = ScheduleAction(
-        workflow_type=definition.name,
-        input=to_payloads(args, definition.param_types, f"workflow {definition.name!r}"),
+        workflow_type=workflow_type,
+        input=to_payloads(args, param_types, f"workflow {workflow_type!r}"),
         task_queue=task_queue or "default",
     )
     state = ScheduleState(
         schedule_id=schedule_id, spec=spec, action=action, overlap=overlap, catchup=catchup
     )
     try:
-        await engine.start_workflow(
-            SCHEDULE_WORKFLOW_TYPE, state, id=schedule_workflow_id(schedule_id), id_conflict="fail"
+        # As JSON: a client has no definition of the schedule workflow to convert with.
+        await operations.start_workflow(
+            SCHEDULE_WORKFLOW_TYPE,
+            state.model_dump(mode="json"),
+            id=schedule_workflow_id(schedule_id),
+            id_conflict="fail",
         )
     except WorkflowAlreadyStartedError:
         raise ScheduleAlreadyExistsError(schedule_id) from None
-    return ScheduleHandle(engine, schedule_id)
 
 
-async def list_schedules(engine: Engine) -> list[ScheduleDescription]:
-    """Descriptions of every schedule that is not deleted, by schedule id."""
-    records = await engine.list_workflows(
+async def list_schedules(operations: WorkflowOperations) -> list[ScheduleDescription]:
+    """Descriptions of every schedule that is not deleted, by schedule id (engine or client)."""
+    records = await operations.list_workflows(
         status=_LISTED_STATUSES, type=SCHEDULE_WORKFLOW_TYPE, limit=_MAX_LISTED
     )
-    descriptions = []
-    for record in sorted(records, key=lambda r: r.workflow_id):
-        description: ScheduleDescription = await engine.query(record.workflow_id, "describe")
-        descriptions.append(description)
-    return descriptions
+    return [
+        ScheduleDescription.model_validate(await operations.query(record.workflow_id, "describe"))
+        for record in sorted(records, key=lambda r: r.workflow_id)
+    ]
