@@ -19,13 +19,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
 from datetime import timedelta
-from types import TracebackType
 from typing import Any, Self
 
 from aion_core.calls import Call, QueryCall
 from aion_core.codec import PayloadCodecChain
 from aion_core.definitions import workflow_definition
 from aion_core.events import Event, Payload
+from aion_core.lifecycle import Service
 from aion_core.operations import WorkflowOperations
 from aion_core.plugins import Plugins, load_plugins
 from aion_core.transport import TransportClient
@@ -33,7 +33,7 @@ from aion_core.transport import TransportClient
 __all__ = ["Client"]
 
 
-class Client(WorkflowOperations):
+class Client(WorkflowOperations, Service):
     """Talks to the engines on a transport. Make one with `Client.connect(url)`.
 
     Args:
@@ -89,20 +89,13 @@ class Client(WorkflowOperations):
             await transport.close()  # e.g. a codec plugin refused: leave nothing connected
             raise
 
+    async def start(self) -> None:
+        """Connect the transport (`connect` has done so already; connecting again is nothing)."""
+        await self.transport.connect()
+
     async def close(self) -> None:
         """Disconnect."""
         await self.transport.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def route(self, call: Call, timeout: float | None = None) -> Any:
         """Carry out `call` on the engine that owns its workflow (any engine for reads).

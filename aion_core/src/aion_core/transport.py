@@ -193,7 +193,7 @@ class TransportClient(Protocol):
         ...
 
     async def connect(self) -> None:
-        """Connect to the transport."""
+        """Connect to the transport; nothing when connected already."""
         ...
 
     async def close(self) -> None:
