@@ -31,13 +31,14 @@ import tomllib
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
+import nats.errors
 import pytest
 import pytest_asyncio
 
@@ -49,6 +50,8 @@ import aion_cli  # noqa: F401
 import aion_core  # noqa: F401
 import aion_store_sql  # noqa: F401
 import aion_transport_nats  # noqa: F401
+from aion_transport_nats.connection import connect as connect_nats
+from aion_transport_nats.streams import StreamNames, delete_namespace
 
 
 def _turn_optional_plugins_off() -> None:
@@ -596,6 +599,25 @@ def nats_url(server_dirs: ServerDirs) -> Iterator[str]:
         yield server.url
     finally:
         server.stop()
+
+
+DropNamespace = Callable[[str, StreamNames], Awaitable[None]]
+
+
+async def _drop_nats_namespace(url: str, names: StreamNames) -> None:
+    client = await connect_nats(url, name="aion-test-cleanup")
+    try:
+        with contextlib.suppress(nats.errors.Error):
+            await delete_namespace(client.jetstream(), names)
+    finally:
+        await client.close()
+
+
+@pytest.fixture(scope="session")
+def drop_nats_namespace() -> DropNamespace:
+    """``await drop_nats_namespace(url, names)``: delete a test namespace's streams and lease
+    bucket, so a shared server does not fill up (errors are ignored: it is cleanup)."""
+    return _drop_nats_namespace
 
 
 @pytest.fixture(scope="session")

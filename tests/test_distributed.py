@@ -40,11 +40,10 @@ from aion_transport_nats.node import cancel_subject
 from aion_transport_nats.options import parse_nats_url
 from aion_transport_nats.partitions import partition_of
 from aion_transport_nats.streams import StreamNames
-from aion_transport_nats.streams import delete_namespace as delete_streams
 from aion_transport_nats.wire import decode_event, encode_event
 
 if TYPE_CHECKING:
-    from conftest import NatsCluster, NatsServer
+    from conftest import DropNamespace, NatsCluster, NatsServer
 
 FLOWS_DIR = Path(__file__).parent
 FLOWS = "distributed_flows"
@@ -215,19 +214,8 @@ def names_of(transport_url: str) -> StreamNames:
     return StreamNames(namespace)
 
 
-async def delete_namespace(transport_url: str) -> None:
-    """Drop the namespace's streams and lease bucket (a shared server must not fill up)."""
-    names = names_of(transport_url)
-    nc = await connect(transport_url, name="aion-test-cleanup")
-    try:
-        with contextlib.suppress(nats.errors.Error):
-            await delete_streams(nc.jetstream(), names)
-    finally:
-        await nc.close()
-
-
 @pytest_asyncio.fixture
-async def deploy(tmp_path: Path) -> AsyncIterator[Deploy]:
+async def deploy(tmp_path: Path, drop_nats_namespace: DropNamespace) -> AsyncIterator[Deploy]:
     """``deploy(store_url, servers_url, engines=2, workers=2)``: engines and workers, started.
 
     They share a fresh namespace on `servers_url` (see `namespaced`) and die after the
@@ -252,7 +240,8 @@ async def deploy(tmp_path: Path) -> AsyncIterator[Deploy]:
             print(deployment.report())
         for deployment in deployments:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(delete_namespace(deployment.transport_url), 30)
+                url = deployment.transport_url
+                await asyncio.wait_for(drop_nats_namespace(url, names_of(url)), 30)
 
 
 # --- driving workflows -------------------------------------------------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import shutil
 import subprocess
@@ -11,17 +10,19 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import click
-import nats.errors
 import pytest
 import pytest_asyncio
 from click.testing import CliRunner, Result
 
 from aion_cli.main import build_cli
 from aion_core.plugins import load_plugins
-from aion_transport_nats.connection import connect
-from aion_transport_nats.streams import StreamNames, delete_namespace
+from aion_transport_nats.streams import StreamNames
+
+if TYPE_CHECKING:
+    from conftest import DropNamespace
 
 
 @pytest.fixture
@@ -110,13 +111,8 @@ def error_line() -> Callable[[str], str]:
 
 
 @pytest_asyncio.fixture
-async def nats_namespace(nats_url: str) -> AsyncIterator[str]:
+async def nats_namespace(nats_url: str, drop_nats_namespace: DropNamespace) -> AsyncIterator[str]:
     """A transport URL with a namespace no other test uses; its streams are deleted afterwards."""
     names = StreamNames(f"cli{uuid.uuid4().hex[:10]}")
     yield f"{nats_url}?namespace={names.namespace}&lease_ttl=2"
-    client = await connect(nats_url, name="aion-cli-test-cleanup")
-    try:
-        with contextlib.suppress(nats.errors.Error):
-            await delete_namespace(client.jetstream(), names)
-    finally:
-        await client.close()
+    await drop_nats_namespace(nats_url, names)
