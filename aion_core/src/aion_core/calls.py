@@ -104,6 +104,7 @@ class QueryCall(WireMessage):
     name: str
     args: tuple[Payload, ...] = ()
     timeout: float = Field(gt=0)
+    headers: dict[str, str] = Field(default_factory=dict)
     reply_type: ClassVar[Any] = Payload
     owner_only: ClassVar[bool] = True
 

@@ -17,7 +17,7 @@ engine that runs it).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import timedelta
 from typing import Any, Self
 
@@ -59,6 +59,7 @@ class Client(WorkflowOperations, Service):
         self.transport = transport
         self.plugins = plugins or load_plugins()
         self.codec = PayloadCodecChain(self.plugins.payload_codecs())
+        self.client_interceptors = self.plugins.client_interceptors()
         self.identity = identity
         self.query_timeout = query_timeout
         self.call_timeout = call_timeout.total_seconds()
@@ -106,10 +107,21 @@ class Client(WorkflowOperations, Service):
         return await self.transport.call(encoded, timeout or self.call_timeout)
 
     async def ask(
-        self, workflow_id: str, name: str, args: tuple[Payload, ...], timeout: float
+        self,
+        workflow_id: str,
+        name: str,
+        args: tuple[Payload, ...],
+        timeout: float,
+        headers: Mapping[str, str] | None = None,
     ) -> Payload:
         """The answer of query `name` from `workflow_id`; never records anything."""
-        call = QueryCall(workflow_id=workflow_id, name=name, args=args, timeout=timeout)
+        call = QueryCall(
+            workflow_id=workflow_id,
+            name=name,
+            args=args,
+            timeout=timeout,
+            headers=dict(headers or {}),
+        )
         answer: Payload = await self.route(call, timeout + self.call_timeout)
         [decoded] = await self.codec.decode([answer])  # it travelled encoded
         return decoded

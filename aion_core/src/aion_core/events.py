@@ -181,6 +181,7 @@ class WorkflowStarted(_Frozen):
     execution_timeout: timedelta | None = None
     search_attributes: dict[str, SearchAttributeValue] = Field(default_factory=dict)
     schedule_id: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
 
 
 class WorkflowCompleted(_Frozen):
@@ -233,6 +234,7 @@ class WorkflowContinuedAsNew(_Frozen):
     new_run_id: str
     workflow_type: str
     input: Payloads = ()
+    headers: dict[str, str] = Field(default_factory=dict)
 
 
 class WorkflowPaused(_Frozen):
@@ -288,6 +290,7 @@ class ActivityScheduled(_Frozen):
     start_to_close_timeout: timedelta | None = None
     schedule_to_close_timeout: timedelta | None = None
     heartbeat_timeout: timedelta | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
 
 
 class ActivityStarted(_Frozen):
@@ -381,6 +384,7 @@ class SignalReceived(_Frozen):
     signal_name: str
     args: Payloads = ()
     sender: str = ""
+    headers: dict[str, str] = Field(default_factory=dict)
 
 
 class ExternalSignalSent(_Frozen):
@@ -391,6 +395,7 @@ class ExternalSignalSent(_Frozen):
     target_workflow_id: str
     signal_name: str
     args: Payloads = ()
+    headers: dict[str, str] = Field(default_factory=dict)
 
 
 class ExternalSignalDelivered(_Frozen):
@@ -430,6 +435,7 @@ class UpdateAccepted(_Frozen):
     update_id: str
     update_name: str
     args: Payloads = ()
+    headers: dict[str, str] = Field(default_factory=dict)
 
 
 class UpdateCompleted(_Frozen):
@@ -461,6 +467,7 @@ class ChildWorkflowStarted(_Frozen):
     input: Payloads = ()
     task_queue: str = "default"
     parent_close_policy: ParentClosePolicy = "terminate"
+    headers: dict[str, str] = Field(default_factory=dict)
 
 
 class ChildWorkflowStartFailed(_Frozen):

@@ -21,7 +21,7 @@ import pluggy
 if TYPE_CHECKING:
     from aion_core.codec import PayloadCodec
     from aion_core.events import Event
-    from aion_core.interceptors import ActivityInterceptor, WorkflowInterceptor
+    from aion_core.interceptors import ActivityInterceptor, ClientInterceptor, WorkflowInterceptor
     from aion_core.recorder import Recorder
     from aion_core.store.protocol import EventStore
     from aion_core.transport import EngineHandle, EngineRuntime, QueryService, TransportClient
@@ -145,8 +145,20 @@ def aion_activity_interceptors() -> Sequence[ActivityInterceptor]:
 
 @hookspec
 def aion_workflow_interceptors() -> Sequence[WorkflowInterceptor]:
-    """Return interceptors wrapping every workflow run (tracing, metrics).
+    """Return interceptors wrapping every workflow run and handler (tracing, metrics).
 
+    They also set the headers of the activities, children and signals the
+    workflow code starts (`WorkflowInterceptor.command_headers`).
+    Collected from every plugin; the first collected is the outermost.
+    """
+
+
+@hookspec
+def aion_client_interceptors() -> Sequence[ClientInterceptor]:
+    """Return interceptors wrapping what callers send: starts, signals, queries, updates.
+
+    Used by `Client` and by an `Engine`'s own operations; they set the headers
+    that travel with the operation to the workflow (trace context).
     Collected from every plugin; the first collected is the outermost.
     """
 

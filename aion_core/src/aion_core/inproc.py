@@ -15,7 +15,7 @@ import contextlib
 import logging
 import weakref
 from collections import defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
@@ -163,11 +163,21 @@ class _QueryService:
         pass
 
     async def query(
-        self, workflow_id: str, name: str, args: tuple[Payload, ...], timeout: float
+        self,
+        workflow_id: str,
+        name: str,
+        args: tuple[Payload, ...],
+        timeout: float,
+        headers: Mapping[str, str] | None = None,
     ) -> Payload:
-        answer = await self._engine.serve(
-            QueryCall(workflow_id=workflow_id, name=name, args=args, timeout=timeout)
+        call = QueryCall(
+            workflow_id=workflow_id,
+            name=name,
+            args=args,
+            timeout=timeout,
+            headers=dict(headers or {}),
         )
+        answer = await self._engine.serve(call)
         assert isinstance(answer, Payload)
         return answer
 

@@ -9,9 +9,9 @@ type hints where its definition is known here, and by the owner otherwise.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, cast
 
 from aion_core.calls import (
     Call,
@@ -49,6 +49,7 @@ from aion_core.events import (
 )
 from aion_core.failures import exception_from_failure
 from aion_core.handle import WorkflowHandle
+from aion_core.interceptors import ClientCall, ClientInterceptor, chain_calls
 from aion_core.store.records import WorkflowRecord
 from aion_core.workflow import HANDLER_MARK, handler_definition
 
@@ -56,6 +57,8 @@ __all__ = ["WAIT_SLICE", "IdConflictPolicy", "IdReusePolicy", "WorkflowOperation
 
 IdConflictPolicy = Literal["fail", "use_existing", "terminate_existing"]
 IdReusePolicy = Literal["allow", "allow_failed_only", "reject"]
+
+_T = TypeVar("_T")
 
 WAIT_SLICE = 20.0
 """How long one wait for a close lasts before the caller asks again (owners can change)."""
@@ -72,6 +75,7 @@ class WorkflowOperations:
     codec: PayloadCodecChain
     identity: str
     query_timeout: timedelta
+    client_interceptors: Sequence[ClientInterceptor]
     _workflows: dict[str, WorkflowDefinition]
 
     async def route(self, call: Call, timeout: float | None = None) -> Any:
@@ -83,13 +87,35 @@ class WorkflowOperations:
         raise NotImplementedError
 
     async def ask(
-        self, workflow_id: str, name: str, args: tuple[Payload, ...], timeout: float
+        self,
+        workflow_id: str,
+        name: str,
+        args: tuple[Payload, ...],
+        timeout: float,
+        headers: Mapping[str, str] | None = None,
     ) -> Payload:
         """The answer of query `name` from `workflow_id`; never records anything.
 
         `args` and the answer are decoded; implementations encode what they send.
         """
         raise NotImplementedError
+
+    async def _send(
+        self,
+        operation: Literal["start", "signal", "query", "update"],
+        workflow_id: str,
+        name: str,
+        action: Callable[[dict[str, str]], Awaitable[_T]],
+    ) -> _T:
+        """`action(headers)` through the client interceptors (they set the headers)."""
+        if not self.client_interceptors:
+            return await action({})
+
+        async def proceed(call: ClientCall) -> object:
+            return await action(dict(call.headers))
+
+        chain = chain_calls([i.send for i in self.client_interceptors], proceed)
+        return cast(_T, await chain(ClientCall(operation, workflow_id, name)))
 
     async def submit(
         self,
@@ -157,12 +183,15 @@ class WorkflowOperations:
         name, types, _ = self._handler_types(
             "signal", signal, await self._workflow_type(workflow_id)
         )
-        body = SignalReceived(
-            signal_name=name,
-            args=to_payloads(args, types, f"signal {name!r}"),
-            sender=self.identity,
-        )
-        await self.submit(workflow_id, "input", body)
+        payloads = to_payloads(args, types, f"signal {name!r}")
+
+        async def send(headers: dict[str, str]) -> None:
+            body = SignalReceived(
+                signal_name=name, args=payloads, sender=self.identity, headers=headers
+            )
+            await self.submit(workflow_id, "input", body)
+
+        await self._send("signal", workflow_id, name, send)
 
     async def query(
         self, workflow_id: str, query: object, *args: Any, timeout: timedelta | None = None
@@ -179,7 +208,11 @@ class WorkflowOperations:
         )
         args_payloads = to_payloads(args, types, f"query {name!r}")
         limit = (timeout or self.query_timeout).total_seconds()
-        answer = await self.ask(workflow_id, name, args_payloads, limit)
+
+        async def send(headers: dict[str, str]) -> Payload:
+            return await self.ask(workflow_id, name, args_payloads, limit, headers)
+
+        answer = await self._send("query", workflow_id, name, send)
         return from_payload(answer, return_type, what=f"query {name!r} answer")
 
     async def execute_update(self, workflow_id: str, update: object, *args: Any) -> Any:
@@ -191,13 +224,18 @@ class WorkflowOperations:
         name, types, return_type = self._handler_types(
             "update", update, await self._workflow_type(workflow_id)
         )
-        accepted = UpdateAccepted(
-            update_id=str(uuid.uuid4()),
-            update_name=name,
-            args=to_payloads(args, types, f"update {name!r}"),
-        )
-        call = UpdateCall(workflow_id=workflow_id, accepted=accepted)
-        completed: UpdateCompleted = await self.route(call)
+        payloads = to_payloads(args, types, f"update {name!r}")
+
+        async def send(headers: dict[str, str]) -> UpdateCompleted:
+            accepted = UpdateAccepted(
+                update_id=str(uuid.uuid4()), update_name=name, args=payloads, headers=headers
+            )
+            completed: UpdateCompleted = await self.route(
+                UpdateCall(workflow_id=workflow_id, accepted=accepted)
+            )
+            return completed
+
+        completed = await self._send("update", workflow_id, name, send)
         body = await self.codec.decode_payloads_in(completed)
         if body.failure is not None:
             raise exception_from_failure(body.failure)
@@ -323,11 +361,18 @@ class WorkflowOperations:
                 args=to_payloads(tuple(signal_args), types, f"signal {signal_name!r}"),
                 sender=self.identity,
             )
-        call = StartCall(
-            workflow_id=workflow_id, started=started, run_id=str(uuid.uuid4()),
-            id_conflict=id_conflict, id_reuse=id_reuse, signal=signal,
-        )  # fmt: skip
-        run_id: str = await self.route(call)
+
+        async def send(headers: dict[str, str]) -> str:
+            call = StartCall(
+                workflow_id=workflow_id,
+                started=started.model_copy(update={"headers": headers}),
+                run_id=str(uuid.uuid4()), id_conflict=id_conflict, id_reuse=id_reuse,
+                signal=signal and signal.model_copy(update={"headers": headers}),
+            )  # fmt: skip
+            run_id: str = await self.route(call)
+            return run_id
+
+        run_id = await self._send("start", workflow_id, name, send)
         return_type = definition.return_type if definition is not None else Any
         return WorkflowHandle(self, workflow_id, run_id, return_type)
 

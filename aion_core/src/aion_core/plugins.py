@@ -29,7 +29,7 @@ from aion_core import hookspecs
 from aion_core.codec import PayloadCodec
 from aion_core.errors import PluginError, UnknownURLSchemeError
 from aion_core.events import Event
-from aion_core.interceptors import ActivityInterceptor, WorkflowInterceptor
+from aion_core.interceptors import ActivityInterceptor, ClientInterceptor, WorkflowInterceptor
 from aion_core.recorder import Recorder
 from aion_core.store.protocol import EventStore
 from aion_core.transport import EngineHandle, EngineRuntime, QueryService, TransportClient
@@ -296,6 +296,10 @@ class Plugins:
     def workflow_interceptors(self) -> list[WorkflowInterceptor]:
         """Workflow interceptors from every plugin, outermost first."""
         return _flatten(self._hook.aion_workflow_interceptors())
+
+    def client_interceptors(self) -> list[ClientInterceptor]:
+        """Client interceptors from every plugin, outermost first."""
+        return _flatten(self._hook.aion_client_interceptors())
 
     def add_cli_commands(self, cli: hookspecs.CommandGroup) -> None:
         """Let every plugin add commands to the CLI.

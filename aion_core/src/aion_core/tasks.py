@@ -34,6 +34,7 @@ class ActivityTask(WireMessage):
     scheduled_at: datetime
     start_to_close_timeout: timedelta | None = None
     heartbeat_timeout: timedelta | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
 
     @property
     def task_id(self) -> str:

@@ -17,7 +17,7 @@ tells the engine through `EngineRuntime.adopt` and `EngineRuntime.release`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 from aion_core.calls import Call
@@ -147,11 +147,17 @@ class QueryService(Protocol):
         ...
 
     async def query(
-        self, workflow_id: str, name: str, args: tuple[Payload, ...], timeout: float
+        self,
+        workflow_id: str,
+        name: str,
+        args: tuple[Payload, ...],
+        timeout: float,
+        headers: Mapping[str, str] | None = None,
     ) -> Payload:
         """The answer of query `name` from `workflow_id`; nothing is ever recorded.
 
-        `args` and the answer are encoded by the payload codecs.
+        `args` and the answer are encoded by the payload codecs; `headers` reach
+        the handler's interceptors.
 
         Raises:
             QueryError: `UnknownQuery`, `QueryHandlerFailed`, `QueryTimeout`,

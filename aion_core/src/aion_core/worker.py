@@ -214,7 +214,9 @@ class Worker(Service):
         running = self._running.get(task.task_id)
         if running is not None:
             self._running[task.task_id] = (context, running[1])
-        call = ActivityCall(task.activity_type, tuple(args), task.workflow_id, task.attempt)
+        call = ActivityCall(
+            task.activity_type, tuple(args), task.workflow_id, task.attempt, task.headers
+        )
         try:
             result = await invoke_activity(
                 definition, context, call, interceptors=self._interceptors, threads=self._threads

@@ -429,7 +429,9 @@ class ActivityExecutor:
             # Until this attempt heartbeats, the last details are those it was handed.
             running.last_heartbeat_details = previous
             running.heartbeat.clear()
-            call = ActivityCall(scheduled.activity_type, tuple(args), key[0], attempt)
+            call = ActivityCall(
+                scheduled.activity_type, tuple(args), key[0], attempt, scheduled.headers
+            )
             work = asyncio.ensure_future(self._invoke(definition, context, call))
             self.attempts_in_progress += 1
             try:
@@ -459,7 +461,7 @@ class ActivityExecutor:
             input=scheduled.input, heartbeat_details=heartbeat_details,
             scheduled_at=running.scheduled_at,
             start_to_close_timeout=scheduled.start_to_close_timeout,
-            heartbeat_timeout=scheduled.heartbeat_timeout,
+            heartbeat_timeout=scheduled.heartbeat_timeout, headers=scheduled.headers,
         )  # fmt: skip
         # The task crosses the transport: its payloads leave encoded, as the store holds them.
         task = await self.engine.codec.encode_payloads_in(task)

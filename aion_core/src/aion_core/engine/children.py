@@ -148,6 +148,7 @@ class ChildCoordinator:
                     workflow_id=parent_id, run_id=parent_run, child_id=child.child_id
                 ),
                 parent_close_policy=child.parent_close_policy,
+                headers=child.headers,
             )
             call = StartCall(workflow_id=child.workflow_id, started=body, run_id=child.run_id)
             await engine.route(call)

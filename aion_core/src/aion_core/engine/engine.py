@@ -148,6 +148,7 @@ class Engine(CallServing, Service):
         self.committer = GroupCommitter(self.store)
         self.codec = PayloadCodecChain(self.plugins.payload_codecs())
         self.workflow_interceptors = self.plugins.workflow_interceptors()
+        self.client_interceptors = self.plugins.client_interceptors()
         self.activities = ActivityExecutor(
             self,
             activity_definitions,

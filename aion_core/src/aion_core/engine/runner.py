@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -96,11 +96,12 @@ class StartRequest:
 
 @dataclass(frozen=True)
 class QueryRequest:
-    """A query: handler name and arguments, and whether the run was open when it was asked."""
+    """A query: handler name, arguments and headers, and whether the run was open when asked."""
 
     name: str
     args: tuple[Payload, ...]
     asked_while_open: bool
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -189,7 +190,9 @@ class WorkflowRunner:
         result: str = await self._queue(Arrival(kind, body, self._future(), run_id, start))
         return result
 
-    async def query(self, name: str, args: tuple[Payload, ...]) -> Payload:
+    async def query(
+        self, name: str, args: tuple[Payload, ...], headers: Mapping[str, str] | None = None
+    ) -> Payload:
         """Answer a query between steps; records nothing, in any outcome.
 
         Raises:
@@ -199,7 +202,7 @@ class WorkflowRunner:
         """
         record = self.recorder.workflow if self.recorder is not None else None
         asked_while_open = record is not None and not record.status.is_closed
-        request = QueryRequest(name, args, asked_while_open)
+        request = QueryRequest(name, args, asked_while_open, headers or {})
         answer: Payload = await self._queue(Arrival("query", _WAKE, self._future(), query=request))
         return answer
 
@@ -488,6 +491,7 @@ class WorkflowRunner:
             parent_run_id=instance.run_id,
             execution_timeout=instance.info.execution_timeout,
             parent=instance.info.parent,
+            headers=request.headers,
         )
         await self._begin_run(instance.definition, request.new_run_id, started, step)
 
@@ -561,9 +565,8 @@ class WorkflowRunner:
                 )
                 continue
             try:
-                _settle(
-                    arrival.done, result=instance.handlers.answer_query(request.name, request.args)
-                )
+                answer = instance.handlers.answer_query(request.name, request.args, request.headers)
+                _settle(arrival.done, result=answer)
             except AionError as error:
                 _settle(arrival.done, error=error)
 

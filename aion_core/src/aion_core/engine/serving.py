@@ -15,7 +15,7 @@ query's answer it sends back.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from aion_core.calls import (
@@ -75,13 +75,18 @@ class CallServing(WorkflowOperations):
         return await self.handle.forward(encoded, timeout or self.call_timeout)
 
     async def ask(
-        self, workflow_id: str, name: str, args: tuple[Payload, ...], timeout: float
+        self,
+        workflow_id: str,
+        name: str,
+        args: tuple[Payload, ...],
+        timeout: float,
+        headers: Mapping[str, str] | None = None,
     ) -> Payload:
         """Ask `workflow_id` the query `name` through the query service; never records."""
         # The query service may carry the question to another node: it takes and
         # gives payloads encoded, as `serve` does.
         encoded = tuple(await self.codec.encode(args))
-        answer = await self.query_service.query(workflow_id, name, encoded, timeout)
+        answer = await self.query_service.query(workflow_id, name, encoded, timeout, headers)
         [decoded] = await self.codec.decode([answer])
         return decoded
 
@@ -124,7 +129,7 @@ class CallServing(WorkflowOperations):
     async def _answer(self, call: QueryCall) -> Payload:
         try:
             async with asyncio.timeout(call.timeout):
-                return await self.runner(call.workflow_id).query(call.name, call.args)
+                return await self.runner(call.workflow_id).query(call.name, call.args, call.headers)
         except TimeoutError:
             raise QueryTimeout(
                 f"query {call.name!r} to {call.workflow_id!r} got no answer within "

@@ -75,7 +75,9 @@ class SignalCourier:
             # The target's runner encodes the arguments when it records them: encoded
             # here as well, the target's history would hold them encoded twice.
             sent = await self.engine.codec.decode_payloads_in(sent)
-        received = SignalReceived(signal_name=sent.signal_name, args=sent.args, sender=sender)
+        received = SignalReceived(
+            signal_name=sent.signal_name, args=sent.args, sender=sender, headers=sent.headers
+        )
         outcome: EventBody
         try:
             await self._submit(sent.target_workflow_id, received)

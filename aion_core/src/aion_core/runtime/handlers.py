@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -28,8 +28,15 @@ from aion_core.errors import (
     UnknownQuery,
     UpdateRejectedError,
 )
-from aion_core.events import Payload, UpdateAccepted, UpdateCompleted, WorkflowFailed
+from aion_core.events import (
+    Payload,
+    SignalReceived,
+    UpdateAccepted,
+    UpdateCompleted,
+    WorkflowFailed,
+)
 from aion_core.failures import DOMAIN_FAILURES, failure_from_exception
+from aion_core.interceptors import HandlerCall, chain_handler_calls
 
 if TYPE_CHECKING:
     from aion_core.runtime.instance import WorkflowInstance
@@ -45,7 +52,7 @@ class Handlers:
         self._handlers: dict[
             tuple[HandlerKind, str], tuple[HandlerDefinition, Callable[..., Any]]
         ] = {}
-        self._buffered: dict[str, list[tuple[Payload, ...]]] = {}
+        self._buffered: dict[str, list[SignalReceived]] = {}
         self.querying = False
 
     def bind(self, workflow_object: object | None) -> None:
@@ -70,19 +77,21 @@ class Handlers:
 
     # --- signals -------------------------------------------------------------------------------
 
-    def deliver_signal(self, name: str, args: tuple[Payload, ...]) -> None:
+    def deliver_signal(self, signal: SignalReceived) -> None:
         """Buffer a signal and hand it to its handler if there is one."""
-        self._buffered.setdefault(name, []).append(args)
-        self._dispatch(name)
+        self._buffered.setdefault(signal.signal_name, []).append(signal)
+        self._dispatch(signal.signal_name)
 
     def _dispatch(self, name: str) -> None:
         found = self._handlers.get(("signal", name))
         buffered = self._buffered.get(name)
         while found is not None and buffered:
             definition, fn = found
-            args = buffered.pop(0)
+            signal = buffered.pop(0)
             # Through the loop, so the handler runs as workflow code, in order.
-            self._instance.loop.run_soon(self._call_handler, definition, fn, args, None)
+            self._instance.loop.run_soon(
+                self._call_handler, definition, fn, signal.args, None, signal.headers
+            )
 
     # --- updates -------------------------------------------------------------------------------
 
@@ -129,7 +138,7 @@ class Handlers:
             return
         definition, fn = found
         self._instance.loop.run_soon(
-            self._call_handler, definition, fn, accepted.args, accepted.update_id
+            self._call_handler, definition, fn, accepted.args, accepted.update_id, accepted.headers
         )
 
     def _complete_update(
@@ -150,12 +159,13 @@ class Handlers:
         fn: Callable[..., Any],
         payloads: tuple[Payload, ...],
         update_id: str | None,
+        headers: Mapping[str, str],
     ) -> None:
         try:
             args = from_payloads(
                 payloads, definition.param_types, f"{definition.kind} {definition.name!r}"
             )
-            outcome = fn(*args)
+            outcome = self._intercepted(definition, fn, tuple(args), headers)
         except BaseException as error:
             self._handler_failed(definition, update_id, error)
             return
@@ -200,6 +210,24 @@ class Handlers:
         else:
             self._instance.fail_fatally(error)  # a bug: supervision restarts the instance
 
+    def _intercepted(
+        self,
+        definition: HandlerDefinition,
+        fn: Callable[..., Any],
+        args: tuple[object, ...],
+        headers: Mapping[str, str],
+    ) -> Any:
+        """`fn(*args)` through the workflow interceptors' `execute_handler`."""
+        instance = self._instance
+        if not instance.interceptors:
+            return fn(*args)
+        call = HandlerCall(
+            definition.kind, definition.name, args, instance.workflow_id, instance.run_id,
+            headers, replaying=instance.replaying,
+        )  # fmt: skip
+        chain = chain_handler_calls(instance.interceptors, lambda final: fn(*final.args))
+        return chain(call)
+
     # --- queries -------------------------------------------------------------------------------
 
     @contextmanager
@@ -212,7 +240,9 @@ class Handlers:
         finally:
             self.querying = False
 
-    def answer_query(self, name: str, args: tuple[Payload, ...]) -> Payload:
+    def answer_query(
+        self, name: str, args: tuple[Payload, ...], headers: Mapping[str, str] | None = None
+    ) -> Payload:
         """Run the query handler `name`; never records anything.
 
         Raises:
@@ -228,7 +258,7 @@ class Handlers:
         values = from_payloads(args, definition.param_types, f"query {name!r}")
         try:
             with self.query_mode():
-                value = fn(*values)
+                value = self._intercepted(definition, fn, tuple(values), headers or {})
         except QueryRefused:
             raise
         except BaseException as error:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import FrameType
@@ -41,6 +41,7 @@ from aion_core.errors import NondeterminismError, QueryRefused
 from aion_core.events import (
     CLOSING_EVENT_TYPES,
     ActivityScheduled,
+    ChildWorkflowStarted,
     Event,
     EventBody,
     ExternalQueryAnswered,
@@ -133,7 +134,7 @@ class WorkflowInstance:
         interceptors: Sequence[WorkflowInterceptor] = (),
     ) -> None:
         self.definition = definition
-        self._interceptors = tuple(interceptors)
+        self.interceptors = tuple(interceptors)
         self.workflow_id = workflow_id
         self.run_id = run_id
         self.loop = WorkflowEventLoop(self)  # type: ignore[abstract]
@@ -255,6 +256,11 @@ class WorkflowInstance:
         self._check_issued_before(None)
         self._check_closed_as_recorded()
 
+    @property
+    def replaying(self) -> bool:
+        """Whether the code is being handed recorded history (rather than new events)."""
+        return self._replaying
+
     def take_commands(self) -> list[EventBody]:
         """Commands issued since the last call (after `replay`: those past the history's end)."""
         commands, self._commands = self._commands, []
@@ -351,7 +357,7 @@ class WorkflowInstance:
         elif isinstance(body, ACTIVITY_OUTCOMES):
             self.activity_states.resolve(body)
         elif isinstance(body, SignalReceived):
-            self.handlers.deliver_signal(body.signal_name, body.args)
+            self.handlers.deliver_signal(body)
         elif isinstance(body, UpdateAccepted):
             self.handlers.accept_update(body)
         elif isinstance(body, CHILD_OUTCOMES):
@@ -412,11 +418,15 @@ class WorkflowInstance:
             self.fatal = error
             return
         self.handlers.bind(self.workflow_object)
+        call = WorkflowCall(
+            self.definition.name, tuple(args), self.workflow_id, self.run_id,
+            body.headers, replaying=self._replaying,
+        )  # fmt: skip
         self._main = self.loop.create_task(
-            self._run_main(args), name=f"workflow {self.workflow_id}"
+            self._run_main(call), name=f"workflow {self.workflow_id}"
         )
 
-    async def _run_main(self, args: list[Any]) -> None:
+    async def _run_main(self, call: WorkflowCall) -> None:
         definition = self.definition
         workflow_object = self.workflow_object
 
@@ -427,8 +437,7 @@ class WorkflowInstance:
 
         # Interceptors run inside the deterministic loop: like workflow code,
         # they must not read the wall clock or do I/O.
-        chain = chain_calls([i.execute_workflow for i in self._interceptors], invoke)
-        call = WorkflowCall(definition.name, tuple(args), self.workflow_id, self.run_id)
+        chain = chain_calls([i.execute_workflow for i in self.interceptors], invoke)
         try:
             result = await chain(call)
         except ContinueAsNew as request:
@@ -437,6 +446,7 @@ class WorkflowInstance:
                     new_run_id=str(uuid.UUID(int=self.random.getrandbits(128), version=4)),
                     workflow_type=definition.name,
                     input=request.payloads,
+                    headers=dict(call.headers),  # the next run carries this run's context on
                 )
             )
         except asyncio.CancelledError:
@@ -516,7 +526,16 @@ class WorkflowInstance:
             return
         if self._replaying and not self._commands:
             self._first_new_source = source_line()
-        self._commands.append(body)
+        self._commands.append(self._with_headers(body))
+
+    def _with_headers(self, body: EventBody) -> EventBody:
+        """`body` with the headers the interceptors give it, if it is a command carrying them."""
+        if not self.interceptors or not isinstance(body, _CARRY_HEADERS):
+            return body
+        headers: Mapping[str, str] = body.headers
+        for interceptor in self.interceptors:
+            headers = interceptor.command_headers(body, headers)
+        return body.model_copy(update={"headers": dict(headers)})
 
     def _first_unmatched_before(self, upto: Event) -> Event:
         for key, event in self._recorded_in_order[self._unchecked :]:
@@ -650,6 +669,14 @@ class WorkflowInstance:
         """Stop the instance for good; its tasks never run again."""
         self.loop.close()
 
+
+_CARRY_HEADERS = (
+    ActivityScheduled,
+    ChildWorkflowStarted,
+    ExternalSignalSent,
+    WorkflowContinuedAsNew,
+)
+"""The commands whose headers interceptors set (`WorkflowInterceptor.command_headers`)."""
 
 _HOLDS = frozenset({"WorkflowPaused", "WorkflowSuspended"})
 _RELEASES = frozenset({"WorkflowResumed", "WorkflowReopened"})
