@@ -25,6 +25,7 @@ DISTRIBUTIONS = {
     "aion_cli": ("aion_cli", ["aion_core", "aion_store_sql"], ["nats"]),
     "plugins/crypto": ("aion_plugin_crypto", ["aion_core"], ["sqlalchemy", "nats", "click"]),
     "plugins/metrics": ("aion_plugin_metrics", ["aion_core"], ["sqlalchemy", "nats", "click"]),
+    "plugins/otel": ("aion_plugin_otel", ["aion_core"], ["sqlalchemy", "nats", "click"]),
     "plugins/template": ("aion_plugin_template", ["aion_core"], ["sqlalchemy", "nats", "click"]),
 }
 

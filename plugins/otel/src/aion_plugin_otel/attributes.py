@@ -1,0 +1,11 @@
+"""The span attributes aion's spans carry."""
+
+WORKFLOW_ID = "aion.workflow_id"
+RUN_ID = "aion.run_id"
+WORKFLOW_TYPE = "aion.workflow_type"
+ACTIVITY_TYPE = "aion.activity_type"
+ATTEMPT = "aion.attempt"
+HANDLER_KIND = "aion.handler_kind"
+HANDLER_NAME = "aion.handler_name"
+REPLAYING = "aion.replaying"
+"""True on a run span when the run was rebuilt from its history (restart, another node)."""
