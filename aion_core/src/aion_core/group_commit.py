@@ -10,7 +10,9 @@ whatever the number of workflows; that is how throughput is won.
 from __future__ import annotations
 
 import asyncio
+import time
 
+from aion_core.observers import EngineObserver
 from aion_core.store.protocol import EventStore
 from aion_core.store.records import AppendBatch
 
@@ -23,12 +25,20 @@ class GroupCommitter:
     Args:
         store: Where the batches go.
         max_batches_per_commit: Upper bound on one commit's size, to bound its latency.
+        observers: Told of every commit (`EngineObserver.store_committed`).
     """
 
-    def __init__(self, store: EventStore, *, max_batches_per_commit: int = 1024) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        *,
+        max_batches_per_commit: int = 1024,
+        observers: EngineObserver | None = None,
+    ) -> None:
         if max_batches_per_commit < 1:
             raise ValueError("max_batches_per_commit must be at least 1")
         self.store = store
+        self._observers = observers
         self._max = max_batches_per_commit
         # Waiting batches and their outcomes, side by side (a pair each would
         # be one more object per append for the garbage collector to track).
@@ -65,6 +75,7 @@ class GroupCommitter:
             while self._batches:
                 batches, self._batches = self._batches[: self._max], self._batches[self._max :]
                 outcomes, self._outcomes = self._outcomes[: self._max], self._outcomes[self._max :]
+                began = time.perf_counter()
                 try:
                     conflicts = await self.store.append(batches)
                 except Exception as error:
@@ -72,6 +83,10 @@ class GroupCommitter:
                         _settle(outcome, error)
                     continue
                 self.commits += 1
+                if self._observers:
+                    seconds = time.perf_counter() - began
+                    events = sum(len(batch.events) for batch in batches)
+                    self._observers.store_committed(len(batches), events, seconds)
                 for outcome, conflict in zip(outcomes, conflicts, strict=True):
                     _settle(outcome, conflict)
         finally:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from aion_core.codec import PayloadCodec
     from aion_core.events import Event
     from aion_core.interceptors import ActivityInterceptor, ClientInterceptor, WorkflowInterceptor
+    from aion_core.observers import EngineObserver
     from aion_core.recorder import Recorder
     from aion_core.store.protocol import EventStore
     from aion_core.transport import EngineHandle, EngineRuntime, QueryService, TransportClient
@@ -160,6 +161,15 @@ def aion_client_interceptors() -> Sequence[ClientInterceptor]:
     Used by `Client` and by an `Engine`'s own operations; they set the headers
     that travel with the operation to the workflow (trace context).
     Collected from every plugin; the first collected is the outermost.
+    """
+
+
+@hookspec
+def aion_engine_observers() -> Sequence[EngineObserver]:
+    """Return observers of an engine's internals: replays, its cache, store commits (metrics).
+
+    Called once for each `Engine` created, so each engine can get observers of
+    its own. Collected from every plugin.
     """
 
 

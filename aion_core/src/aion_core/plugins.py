@@ -30,6 +30,7 @@ from aion_core.codec import PayloadCodec
 from aion_core.errors import PluginError, UnknownURLSchemeError
 from aion_core.events import Event
 from aion_core.interceptors import ActivityInterceptor, ClientInterceptor, WorkflowInterceptor
+from aion_core.observers import EngineObserver
 from aion_core.recorder import Recorder
 from aion_core.store.protocol import EventStore
 from aion_core.transport import EngineHandle, EngineRuntime, QueryService, TransportClient
@@ -296,6 +297,10 @@ class Plugins:
     def workflow_interceptors(self) -> list[WorkflowInterceptor]:
         """Workflow interceptors from every plugin, outermost first."""
         return _flatten(self._hook.aion_workflow_interceptors())
+
+    def engine_observers(self) -> list[EngineObserver]:
+        """Engine observers from every plugin, for one new engine."""
+        return _flatten(self._hook.aion_engine_observers())
 
     def client_interceptors(self) -> list[ClientInterceptor]:
         """Client interceptors from every plugin, outermost first."""

@@ -52,6 +52,7 @@ from aion_core.events import (
 )
 from aion_core.group_commit import GroupCommitter
 from aion_core.lifecycle import Service
+from aion_core.observers import EngineObservers
 from aion_core.plugins import Plugins, load_plugins
 from aion_core.schedules import client as schedules
 from aion_core.schedules.spec import CatchupPolicy, OverlapPolicy, ScheduleDescription
@@ -145,7 +146,8 @@ class Engine(CallServing, Service):
         self._workflows = _by_name((workflow_definition(w) for w in workflows), "workflow")
         activity_definitions = _by_name((activity_definition(a) for a in activities), "activity")
         self.max_cached_workflows = max_cached_workflows
-        self.committer = GroupCommitter(self.store)
+        self.observers = EngineObservers(self.plugins.engine_observers())
+        self.committer = GroupCommitter(self.store, observers=self.observers)
         self.codec = PayloadCodecChain(self.plugins.payload_codecs())
         self.workflow_interceptors = self.plugins.workflow_interceptors()
         self.client_interceptors = self.plugins.client_interceptors()
@@ -228,6 +230,7 @@ class Engine(CallServing, Service):
             for waiter in waiters:
                 waiter.cancel()
         await self.store.close()
+        self.observers.engine_closed()
 
     async def adopt(self, owns: Ownership) -> None:
         """Workflows for which `owns` holds are ours now: recover the open ones (transport)."""
@@ -307,16 +310,17 @@ class Engine(CallServing, Service):
             self.signals_out.resume(runner)
             self.queries_out.resume(runner)
         excess = len(self._runners) - self.max_cached_workflows
-        if excess <= 0:
-            return
-        for workflow_id in list(self._runners):
-            if excess <= 0:
+        evicted = 0
+        for workflow_id in list(self._runners) if excess > 0 else ():
+            if evicted == excess:
                 break
             candidate = self._runners[workflow_id]
             if not candidate.busy:
                 candidate.forget()
                 del self._runners[workflow_id]
-                excess -= 1
+                evicted += 1
+        if self.observers:
+            self.observers.cache_changed(len(self._runners), evicted)
 
     @property
     def cached_workflows(self) -> int:

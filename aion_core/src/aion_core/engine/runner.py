@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -575,6 +576,7 @@ class WorkflowRunner:
         assert recorder is not None
         assert recorder.workflow is not None
         definition = self.engine.workflow_definition(recorder.workflow.workflow_type)
+        began = time.perf_counter()
         events = await self.engine.store.read_events(self.workflow_id)
         check_contiguous(events)
         decode = self.engine.codec.decode_payloads_in
@@ -593,6 +595,9 @@ class WorkflowRunner:
             instance.replay()  # discards the instance itself when it fails
         except Exception as error:
             raise _Fatal(error) from None
+        if self.engine.observers:
+            seconds = time.perf_counter() - began
+            self.engine.observers.workflow_replayed(definition.name, len(run_events), seconds)
         return instance
 
     # --- recording -----------------------------------------------------------------------------
