@@ -12,18 +12,21 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
+from typing import Any
 
 from aion_cli.main import build_cli
 from aion_core import Engine, load_plugins
+from aion_transport_nats.streams import StreamNames
 
 from aion_plugin_metrics import MetricsPlugin
 
-from .flows import nap
+from .flows import WORKFLOWS, nap, order
 
 TESTS = Path(__file__).parent
 # The installed metrics plugin on; the workspace's optional ones off (crypto needs keys).
-DISABLED_PLUGINS = "crypto,template"
+DISABLED_PLUGINS = "crypto,otel,template"
 
 
 def free_port() -> int:
@@ -67,12 +70,10 @@ def test_aion_serve_exposes_the_metrics_of_its_engine(tmp_path: Path) -> None:
     store = f"sqlite:///{tmp_path / 'x.db'}"
     asyncio.run(leave_a_workflow_waiting_on_a_timer(store))
     port = free_port()
-    env = {key: value for key, value in os.environ.items() if key != "AION_PLUGINS"}
-    env["AION_DISABLE_PLUGINS"] = DISABLED_PLUGINS
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS), env.get("PYTHONPATH")]))
     process = subprocess.Popen(
         [aion(), "serve", "flows", "--store", store, "--metrics-port", str(port)],
-        cwd=tmp_path, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        cwd=tmp_path, env=aion_environment(), text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
     try:
         body = poll(
@@ -83,11 +84,61 @@ def test_aion_serve_exposes_the_metrics_of_its_engine(tmp_path: Path) -> None:
         # Recovered, not started here: its type was never seen by this process.
         assert "# TYPE aion_workflows_started_total counter" in body
         assert "aion_append_events_count" in body
+        # Engine internals: the recovery replayed it; its appends went through group commits.
+        assert 'aion_workflow_replay_seconds_count{workflow_type="nap"} 1.0' in body
+        assert "aion_store_commit_appends_count" in body
+        assert "aion_workflow_cache_size" in body
     finally:
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=30)
     assert process.returncode == 0, err
     assert f"aion metrics: http://127.0.0.1:{port}/metrics" in err
+
+
+def aion_environment() -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if key != "AION_PLUGINS"}
+    env["AION_DISABLE_PLUGINS"] = DISABLED_PLUGINS
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS), env.get("PYTHONPATH")]))
+    return env
+
+
+async def run_an_order_over(transport: str, store: str) -> None:
+    """An engine without activities: the worker process runs them."""
+    plugins = load_plugins({"AION_PLUGINS": "sqlite,nats"})
+    async with Engine(store, transport=transport, workflows=WORKFLOWS, plugins=plugins) as engine:
+        assert await engine.execute_workflow(order, "lamp", id="order-1") == [
+            "reserved lamp",
+            "shipped lamp",
+        ]
+
+
+def test_aion_worker_over_nats_exposes_the_attempts_it_ran(
+    tmp_path: Path, nats_url: str, drop_nats_namespace: Any
+) -> None:
+    names = StreamNames(f"metrics{uuid.uuid4().hex[:10]}")
+    transport = f"{nats_url}?namespace={names.namespace}"
+    port = free_port()
+    process = subprocess.Popen(
+        [aion(), "worker", "flows", "--transport", transport, "--metrics-port", str(port)],
+        cwd=tmp_path, env=aion_environment(), text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        asyncio.run(run_an_order_over(transport, f"sqlite:///{tmp_path / 'x.db'}"))
+        attempts = "aion_activity_attempt_seconds_count"
+        body = poll(
+            f"http://127.0.0.1:{port}/metrics",
+            f'{attempts}{{activity_type="ship",outcome="completed"}} 1.0',
+            process,
+        )
+        # The flaky reservation failed once in the worker, then worked.
+        assert f'{attempts}{{activity_type="reserve",outcome="failed"}} 1.0' in body
+        assert f'{attempts}{{activity_type="reserve",outcome="completed"}} 1.0' in body
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+        asyncio.run(drop_nats_namespace(nats_url, names))
+    assert process.returncode == 0, err
 
 
 def test_serve_and_worker_offer_the_options_and_building_twice_adds_them_once() -> None:

@@ -28,7 +28,12 @@ def test_the_entry_point_is_discovered_and_listed(installed_version: str) -> Non
     assert (info.distribution, info.version, info.hooks, info.builtin) == (
         DISTRIBUTION,
         installed_version,
-        ("aion_activity_interceptors", "aion_cli_commands", "aion_events_recorded"),
+        (
+            "aion_activity_interceptors",
+            "aion_cli_commands",
+            "aion_engine_observers",
+            "aion_events_recorded",
+        ),
         False,
     )
 

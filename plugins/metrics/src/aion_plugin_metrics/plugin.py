@@ -7,9 +7,11 @@ from collections.abc import Sequence
 from aion_core import Event, hookimpl
 from aion_core.hookspecs import CommandGroup
 from aion_core.interceptors import ActivityInterceptor
+from aion_core.observers import EngineObserver
 from prometheus_client import CollectorRegistry
 
 from aion_plugin_metrics.attempts import ActivityAttemptTimer
+from aion_plugin_metrics.engine import RunningEngines
 from aion_plugin_metrics.exposition import DEFAULT_METRICS_HOST, MetricsServer, start_metrics_server
 from aion_plugin_metrics.metrics import AionMetrics
 from aion_plugin_metrics.recorded import DEFAULT_MAX_OPEN_WORKFLOWS, RecordedEventMetrics
@@ -29,6 +31,7 @@ class MetricsPlugin:
         self.metrics = AionMetrics()
         self._recorded = RecordedEventMetrics(self.metrics, max_open_workflows)
         self._attempt_timer = ActivityAttemptTimer(self.metrics)
+        self._engines = RunningEngines(self.metrics)
 
     @property
     def registry(self) -> CollectorRegistry:
@@ -48,6 +51,11 @@ class MetricsPlugin:
     def aion_activity_interceptors(self) -> Sequence[ActivityInterceptor]:
         """The attempt timer, for the activities this engine or worker runs."""
         return [self._attempt_timer]
+
+    @hookimpl
+    def aion_engine_observers(self) -> Sequence[EngineObserver]:
+        """A new observer for each engine: replay time, its cache, its store commits."""
+        return [self._engines.observer()]
 
     @hookimpl
     def aion_cli_commands(self, cli: CommandGroup) -> None:
