@@ -17,7 +17,7 @@ engine that runs it).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable
 from datetime import timedelta
 from typing import Any, Self
 
@@ -106,23 +106,9 @@ class Client(WorkflowOperations, Service):
         encoded = await self.codec.encode_payloads_in(call)
         return await self.transport.call(encoded, timeout or self.call_timeout)
 
-    async def ask(
-        self,
-        workflow_id: str,
-        name: str,
-        args: tuple[Payload, ...],
-        timeout: float,
-        headers: Mapping[str, str] | None = None,
-    ) -> Payload:
-        """The answer of query `name` from `workflow_id`; never records anything."""
-        call = QueryCall(
-            workflow_id=workflow_id,
-            name=name,
-            args=args,
-            timeout=timeout,
-            headers=dict(headers or {}),
-        )
-        answer: Payload = await self.route(call, timeout + self.call_timeout)
+    async def ask(self, call: QueryCall) -> Payload:
+        """The answer to the query; never records anything."""
+        answer: Payload = await self.route(call, call.timeout + self.call_timeout)
         [decoded] = await self.codec.decode([answer])  # it travelled encoded
         return decoded
 

@@ -15,7 +15,7 @@ import contextlib
 import logging
 import weakref
 from collections import defaultdict
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
@@ -162,21 +162,7 @@ class _QueryService:
     async def close(self) -> None:
         pass
 
-    async def query(
-        self,
-        workflow_id: str,
-        name: str,
-        args: tuple[Payload, ...],
-        timeout: float,
-        headers: Mapping[str, str] | None = None,
-    ) -> Payload:
-        call = QueryCall(
-            workflow_id=workflow_id,
-            name=name,
-            args=args,
-            timeout=timeout,
-            headers=dict(headers or {}),
-        )
+    async def query(self, call: QueryCall) -> Payload:
         answer = await self._engine.serve(call)
         assert isinstance(answer, Payload)
         return answer

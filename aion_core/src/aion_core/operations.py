@@ -9,7 +9,7 @@ type hints where its definition is known here, and by the owner otherwise.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar, cast
 
@@ -19,6 +19,7 @@ from aion_core.calls import (
     DescribeCall,
     HistoryCall,
     ListCall,
+    QueryCall,
     StartCall,
     SubmitCall,
     UpdateCall,
@@ -86,17 +87,10 @@ class WorkflowOperations:
         """
         raise NotImplementedError
 
-    async def ask(
-        self,
-        workflow_id: str,
-        name: str,
-        args: tuple[Payload, ...],
-        timeout: float,
-        headers: Mapping[str, str] | None = None,
-    ) -> Payload:
-        """The answer of query `name` from `workflow_id`; never records anything.
+    async def ask(self, call: QueryCall) -> Payload:
+        """The answer to the query `call` asks; never records anything.
 
-        `args` and the answer are decoded; implementations encode what they send.
+        The call's arguments and the answer are decoded; implementations encode what they send.
         """
         raise NotImplementedError
 
@@ -210,7 +204,11 @@ class WorkflowOperations:
         limit = (timeout or self.query_timeout).total_seconds()
 
         async def send(headers: dict[str, str]) -> Payload:
-            return await self.ask(workflow_id, name, args_payloads, limit, headers)
+            call = QueryCall(
+                workflow_id=workflow_id, name=name, args=args_payloads, timeout=limit,
+                headers=headers,
+            )  # fmt: skip
+            return await self.ask(call)
 
         answer = await self._send("query", workflow_id, name, send)
         return from_payload(answer, return_type, what=f"query {name!r} answer")

@@ -17,10 +17,10 @@ tells the engine through `EngineRuntime.adopt` and `EngineRuntime.release`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Protocol, runtime_checkable
 
-from aion_core.calls import Call
+from aion_core.calls import Call, QueryCall
 from aion_core.events import Event, Payload
 from aion_core.store.protocol import EventStore
 from aion_core.tasks import ActivityTask, AttemptReport
@@ -146,18 +146,11 @@ class QueryService(Protocol):
         """Stop answering queries."""
         ...
 
-    async def query(
-        self,
-        workflow_id: str,
-        name: str,
-        args: tuple[Payload, ...],
-        timeout: float,
-        headers: Mapping[str, str] | None = None,
-    ) -> Payload:
-        """The answer of query `name` from `workflow_id`; nothing is ever recorded.
+    async def query(self, call: QueryCall) -> Payload:
+        """The answer to the query `call` asks; nothing is ever recorded.
 
-        `args` and the answer are encoded by the payload codecs; `headers` reach
-        the handler's interceptors.
+        Its arguments and the answer are encoded by the payload codecs; its
+        headers reach the handler's interceptors.
 
         Raises:
             QueryError: `UnknownQuery`, `QueryHandlerFailed`, `QueryTimeout`,

@@ -27,7 +27,7 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Coroutine, Sequence
 from typing import Any
 
 from nats.aio.client import Client as NATS
@@ -380,25 +380,11 @@ class NatsQueryService:
     async def close(self) -> None:
         """Nothing to stop: the engine handle carries the queries."""
 
-    async def query(
-        self,
-        workflow_id: str,
-        name: str,
-        args: tuple[Payload, ...],
-        timeout: float,
-        headers: Mapping[str, str] | None = None,
-    ) -> Payload:
+    async def query(self, call: QueryCall) -> Payload:
         """The answer, asked here when this node owns the workflow, else at its owner."""
-        call = QueryCall(
-            workflow_id=workflow_id,
-            name=name,
-            args=args,
-            timeout=timeout,
-            headers=dict(headers or {}),
-        )
-        if self._handle.owns(workflow_id):
+        if self._handle.owns(call.workflow_id):
             answer = await self._engine.serve(call)
         else:
-            answer = await self._handle.forward(call, timeout + 5)
+            answer = await self._handle.forward(call, call.timeout + 5)
         assert isinstance(answer, Payload)
         return answer

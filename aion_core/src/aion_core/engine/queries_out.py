@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from aion_core.calls import QueryCall
 from aion_core.engine.waiting import BackgroundTasks, record_until_durable
 from aion_core.errors import AionError, WorkflowClosedError, WorkflowNotFoundError
 from aion_core.events import ExternalQueryAnswered
@@ -58,7 +59,12 @@ class QueryAsker:
         limit = self.engine.query_timeout.total_seconds()
         try:
             answer = await self.engine.ask(
-                query.target_workflow_id, query.query_name, query.args, limit
+                QueryCall(
+                    workflow_id=query.target_workflow_id,
+                    name=query.query_name,
+                    args=query.args,
+                    timeout=limit,
+                )
             )
             answered = answered.model_copy(update={"answer": answer})
         except AionError as refusal:

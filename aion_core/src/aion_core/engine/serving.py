@@ -15,7 +15,7 @@ query's answer it sends back.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aion_core.calls import (
@@ -74,19 +74,11 @@ class CallServing(WorkflowOperations):
         encoded = await self.codec.encode_payloads_in(call)
         return await self.handle.forward(encoded, timeout or self.call_timeout)
 
-    async def ask(
-        self,
-        workflow_id: str,
-        name: str,
-        args: tuple[Payload, ...],
-        timeout: float,
-        headers: Mapping[str, str] | None = None,
-    ) -> Payload:
-        """Ask `workflow_id` the query `name` through the query service; never records."""
+    async def ask(self, call: QueryCall) -> Payload:
+        """Ask the query through the query service; never records."""
         # The query service may carry the question to another node: it takes and
         # gives payloads encoded, as `serve` does.
-        encoded = tuple(await self.codec.encode(args))
-        answer = await self.query_service.query(workflow_id, name, encoded, timeout, headers)
+        answer = await self.query_service.query(await self.codec.encode_payloads_in(call))
         [decoded] = await self.codec.decode([answer])
         return decoded
 
