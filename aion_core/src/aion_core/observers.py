@@ -64,32 +64,23 @@ class EngineObservers(EngineObserver):
 
     def workflow_replayed(self, workflow_type: str, events: int, seconds: float) -> None:
         """Tell every observer (see `EngineObserver.workflow_replayed`)."""
-        for observer in self._observers:
-            try:
-                observer.workflow_replayed(workflow_type, events, seconds)
-            except Exception:
-                log.exception("engine observer %r failed", observer)
+        self._tell("workflow_replayed", workflow_type, events, seconds)
 
     def cache_changed(self, cached: int, evicted: int) -> None:
         """Tell every observer (see `EngineObserver.cache_changed`)."""
-        for observer in self._observers:
-            try:
-                observer.cache_changed(cached, evicted)
-            except Exception:
-                log.exception("engine observer %r failed", observer)
+        self._tell("cache_changed", cached, evicted)
 
     def store_committed(self, appends: int, events: int, seconds: float) -> None:
         """Tell every observer (see `EngineObserver.store_committed`)."""
-        for observer in self._observers:
-            try:
-                observer.store_committed(appends, events, seconds)
-            except Exception:
-                log.exception("engine observer %r failed", observer)
+        self._tell("store_committed", appends, events, seconds)
 
     def engine_closed(self) -> None:
         """Tell every observer (see `EngineObserver.engine_closed`)."""
+        self._tell("engine_closed")
+
+    def _tell(self, method: str, *args: object) -> None:
         for observer in self._observers:
             try:
-                observer.engine_closed()
+                getattr(observer, method)(*args)
             except Exception:
-                log.exception("engine observer %r failed", observer)
+                log.exception("engine observer %r failed in %s", observer, method)

@@ -15,9 +15,10 @@ workflow handles them; what a handler starts is a child of its span.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
 from aion_core.events import EventBody
@@ -32,6 +33,7 @@ from aion_core.interceptors import (
 )
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.util.types import Attributes
 
 from aion_plugin_otel import attributes
 from aion_plugin_otel.propagation import context_from, with_current_context
@@ -84,25 +86,18 @@ class TracingWorkflowInterceptor(WorkflowInterceptor):
         self, call: WorkflowCall, proceed: Callable[[WorkflowCall], Awaitable[object]]
     ) -> object:
         """Run the workflow inside its run span, a child of the context of its start."""
-        with self._tracer.start_as_current_span(
+        with _server_span(
+            self._tracer,
             f"RunWorkflow:{call.workflow_type}",
-            context=context_from(call.headers),
-            kind=SpanKind.SERVER,
-            attributes={
+            call.headers,
+            {
                 attributes.WORKFLOW_ID: call.workflow_id,
                 attributes.RUN_ID: call.run_id,
                 attributes.WORKFLOW_TYPE: call.workflow_type,
                 attributes.REPLAYING: call.replaying,
             },
-            record_exception=False,
-            set_status_on_exception=False,
-        ) as span:
-            try:
-                return await proceed(call)
-            except Exception as error:
-                _failed(span, error)
-                raise
-            # Other BaseExceptions (continue-as-new, cancellation) end the run as decided.
+        ):
+            return await proceed(call)
 
     def execute_handler(
         self, call: HandlerCall, proceed: Callable[[HandlerCall], object]
@@ -150,23 +145,41 @@ class TracingActivityInterceptor(ActivityInterceptor):
         self, call: ActivityCall, proceed: Callable[[ActivityCall], Awaitable[object]]
     ) -> object:
         """Run the attempt inside its span; a failed attempt marks the span as an error."""
-        with self._tracer.start_as_current_span(
+        with _server_span(
+            self._tracer,
             f"RunActivity:{call.activity_type}",
-            context=context_from(call.headers),
-            kind=SpanKind.SERVER,
-            attributes={
+            call.headers,
+            {
                 attributes.WORKFLOW_ID: call.workflow_id,
                 attributes.ACTIVITY_TYPE: call.activity_type,
                 attributes.ATTEMPT: call.attempt,
             },
-            record_exception=False,
-            set_status_on_exception=False,
-        ) as span:
-            try:
-                return await proceed(call)
-            except Exception as error:
-                _failed(span, error)
-                raise
+        ):
+            return await proceed(call)
+
+
+@contextlib.contextmanager
+def _server_span(
+    tracer: Tracer, name: str, headers: Mapping[str, str], span_attributes: Attributes
+) -> Iterator[Span]:
+    """The current span while code runs on behalf of the context `headers` carry.
+
+    An `Exception` marks it failed; other BaseExceptions (cancellation, a
+    continue-as-new) end it as the code decided.
+    """
+    with tracer.start_as_current_span(
+        name,
+        context=context_from(headers),
+        kind=SpanKind.SERVER,
+        attributes=span_attributes,
+        record_exception=False,
+        set_status_on_exception=False,
+    ) as span:
+        try:
+            yield span
+        except Exception as error:
+            _failed(span, error)
+            raise
 
 
 async def _ended_after(span: Span, outcome: Awaitable[Any]) -> Any:
