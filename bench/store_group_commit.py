@@ -8,7 +8,7 @@ rate is bounded by how many batches one commit can carry. The issue's target:
 the second is at least 20x the first. The disk's raw fsync rate is measured in
 the same run, in the same folder, for scale.
 
-    .venv/bin/python bench/store_group_commit.py [--seconds 5] [--streams 1000] [--dir PATH]
+    .venv/bin/python -m bench.store_group_commit [--seconds 5] [--streams 1000] [--dir PATH]
 
 Prints a markdown table; exits 1 when the ratio misses the target.
 """
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import tempfile
 import time
@@ -29,6 +28,7 @@ from aion_core.events import EventBody, SignalReceived, WorkflowStarted, stamped
 from aion_core.group_commit import GroupCommitter
 from aion_core.store.projection import batch_for
 from aion_store_sql import SqlEventStore
+from bench.floor import measure_fsync
 
 TARGET_RATIO = 20.0
 CACHED_FSYNC_SECONDS = 0.0005
@@ -58,20 +58,6 @@ class Run:
     def batches_per_commit(self) -> float:
         """How many appends shared one commit, on average."""
         return self.appends / max(self.commits, 1)
-
-
-def measure_fsync(folder: Path, seconds: float) -> float:
-    """Seconds per ``os.fsync`` of a freshly written 4 KiB page, in `folder`."""
-    page = os.urandom(4096)
-    count = 0
-    with tempfile.NamedTemporaryFile(dir=folder) as file:
-        started = time.perf_counter()
-        while time.perf_counter() - started < seconds:
-            file.write(page)
-            file.flush()
-            os.fsync(file.fileno())
-            count += 1
-        return (time.perf_counter() - started) / count
 
 
 async def run_streams(store: SqlEventStore, name: str, streams: int, seconds: float) -> Run:
