@@ -163,6 +163,17 @@ class WorkflowOperations:
         found = handler_definition(kind, mark[1], handler, skip_self=True)  # type: ignore[arg-type]
         return found.name, found.param_types, found.return_type
 
+    async def _handler_types_in(
+        self, workflow_id: str, kind: HandlerKind, handler: object
+    ) -> tuple[str, tuple[Any, ...] | None, Any]:
+        """`_handler_types` for a handler of `workflow_id`'s workflow.
+
+        A handler given by method carries its own types; only a handler given
+        by name needs the workflow's type, which costs a store read.
+        """
+        workflow_type = await self._workflow_type(workflow_id) if isinstance(handler, str) else None
+        return self._handler_types(kind, handler, workflow_type)
+
     async def _workflow_type(self, workflow_id: str) -> str:
         return (await self.describe(workflow_id)).workflow_type
 
@@ -174,9 +185,7 @@ class WorkflowOperations:
             WorkflowClosedError: The run is closed (nothing recorded).
             PayloadValidationError: The arguments do not fit the handler.
         """
-        name, types, _ = self._handler_types(
-            "signal", signal, await self._workflow_type(workflow_id)
-        )
+        name, types, _ = await self._handler_types_in(workflow_id, "signal", signal)
         payloads = to_payloads(args, types, f"signal {name!r}")
 
         async def send(headers: dict[str, str]) -> None:
@@ -197,9 +206,7 @@ class WorkflowOperations:
             QueryTimeout: No answer within `timeout` (the engine's `query_timeout` by default).
             WorkflowNotFoundError: No such workflow.
         """
-        name, types, return_type = self._handler_types(
-            "query", query, await self._workflow_type(workflow_id)
-        )
+        name, types, return_type = await self._handler_types_in(workflow_id, "query", query)
         args_payloads = to_payloads(args, types, f"query {name!r}")
         limit = (timeout or self.query_timeout).total_seconds()
 
@@ -219,9 +226,7 @@ class WorkflowOperations:
         Returns the handler's value; raises its error (an `ApplicationError`
         carrying the recorded failure) or `UpdateRejectedError`.
         """
-        name, types, return_type = self._handler_types(
-            "update", update, await self._workflow_type(workflow_id)
-        )
+        name, types, return_type = await self._handler_types_in(workflow_id, "update", update)
         payloads = to_payloads(args, types, f"update {name!r}")
 
         async def send(headers: dict[str, str]) -> UpdateCompleted:
