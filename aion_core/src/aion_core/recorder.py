@@ -119,11 +119,14 @@ class StoreRecorder:
     ) -> StoreRecorder:
         """A recorder continuing the stream as it is in the store now."""
         store = committer.store
+        workflow = await store.get_workflow(workflow_id)
+        # A workflow's row carries its last seq; other streams (schedules) have no row.
+        last_seq = workflow.last_seq if workflow is not None else await store.last_seq(workflow_id)
         return cls(
             committer,
             workflow_id,
-            last_seq=await store.last_seq(workflow_id),
-            workflow=await store.get_workflow(workflow_id),
+            last_seq=last_seq,
+            workflow=workflow,
             clock=clock,
             on_recorded=on_recorded,
         )

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from aion_core.activity import ActivityContext, ActivityInfo
 from aion_core.converter import from_payloads, to_payload
 from aion_core.definitions import ActivityDefinition
+from aion_core.engine.by_workflow import ByWorkflow
 from aion_core.engine.remote_attempts import RemoteAttempt, RemoteAttempts
 from aion_core.engine.waiting import first_of, record_until_durable
 from aion_core.errors import (
@@ -105,7 +106,7 @@ class ActivityExecutor:
             max_workers=max_concurrency, thread_name_prefix="aion-activity"
         )
         self._interceptors = interceptors
-        self._running: dict[ActivityKey, _Running] = {}
+        self._running: ByWorkflow[_Running] = ByWorkflow()
         self.attempts_in_progress = 0
         self.remote = RemoteAttempts(engine)
 
@@ -226,8 +227,9 @@ class ActivityExecutor:
 
         Workers running its attempts carry on; the new owner takes their reports.
         """
-        for key in [k for k in self._running if k[0] == workflow_id]:
+        for key in self._running.keys_of(workflow_id):
             running = self._running.pop(key)
+            assert running is not None
             running.handed_over = True
             if running.context is not None:
                 running.context.cancel()
@@ -247,8 +249,9 @@ class ActivityExecutor:
 
     def abandon_run(self, workflow_id: str, run_id: str) -> None:
         """The run closed: stop its activities and record nothing more for them."""
-        for key in [k for k in self._running if k[:2] == (workflow_id, run_id)]:
+        for key in self._running.keys_of(workflow_id, run_id):
             running = self._running.pop(key)
+            assert running is not None
             if running.context is not None:
                 running.context.cancel()
             if running.task is not None:
@@ -307,7 +310,7 @@ class ActivityExecutor:
         finally:
             self._settle_remote(running)
             if self._running.get(key) is running:
-                del self._running[key]
+                self._running.pop(key)
 
     def _settle_remote(self, running: _Running) -> None:
         if running.remote is not None:
@@ -324,9 +327,9 @@ class ActivityExecutor:
         try:
             await self._record(key, "record" if outcome.retry_at else "input", outcome)
         except _Stop:
-            self._running.pop(key, None)
+            self._running.pop(key)
             return
-        self._running.pop(key, None)
+        self._running.pop(key)
         if outcome.retry_at is not None:
             self.launch(
                 key[0], key[1], running.scheduled, running.scheduled_at,
