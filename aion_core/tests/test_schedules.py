@@ -360,7 +360,9 @@ def test_an_unknown_time_zone_says_how_to_name_one() -> None:
 def test_without_a_time_zone_database_only_utc_works_and_the_error_says_to_install_tzdata(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setitem(sys.modules, "tzdata", None)  # no tzdata package either
+    # No tzdata package either: blocked with every part of it an earlier test imported.
+    for name in ["tzdata", *(n for n in sys.modules if n.startswith("tzdata."))]:
+        monkeypatch.setitem(sys.modules, name, None)
     zoneinfo.reset_tzpath(to=[])
     zoneinfo.ZoneInfo.clear_cache()
     try:
