@@ -29,7 +29,7 @@ def test_public_exports_are_pinned() -> None:
         "ChildWorkflowError", "Client", "ConfigurationError", "CorruptHistoryError", "Engine",
         "Event", "TransportError", "Worker",
         "EventStore",
-        "HistoryFormatError", "MemoryEventStore", "NondeterminismError", "Payload",
+        "HistoryFormatError", "MemoryEventStore", "NoReplyError", "NondeterminismError", "Payload",
         "PayloadValidationError", "PluginError", "Plugins", "QueryError", "QueryHandlerFailed",
         "QueryRefused", "QueryReplyDropped", "QueryTimeout", "Recorder", "RetryPolicy",
         "SequenceConflictError", "StoreError", "StoreRecorder", "StoreUnavailableError",

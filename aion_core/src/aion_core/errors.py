@@ -88,6 +88,14 @@ class TransportError(AionError):
     """The transport could not carry a message: not connected, or no engine answered in time."""
 
 
+class NoReplyError(TransportError):
+    """An engine was there but its reply did not come in time (it may be overloaded).
+
+    The call may or may not have been carried out; a call that is safe to repeat
+    (a start with its run id, a read, a wait) can simply be asked again.
+    """
+
+
 class WireFormatError(AionError):
     """Bytes from the wire are not a message this version understands.
 

@@ -28,7 +28,7 @@ from aion_core.calls import (
 from aion_core.codec import PayloadCodecChain
 from aion_core.converter import from_payload, to_payloads
 from aion_core.definitions import HandlerKind, WorkflowDefinition, workflow_definition
-from aion_core.errors import ConfigurationError, WorkflowFailureError
+from aion_core.errors import ConfigurationError, NoReplyError, WorkflowFailureError
 from aion_core.events import (
     Event,
     EventBody,
@@ -131,9 +131,12 @@ class WorkflowOperations:
             WorkflowNotFoundError: No such workflow.
         """
         while True:
-            closing: Event | None = await self.route(
-                WaitCall(workflow_id=workflow_id, wait=WAIT_SLICE), WAIT_SLICE + 10
-            )
+            try:
+                closing: Event | None = await self.route(
+                    WaitCall(workflow_id=workflow_id, wait=WAIT_SLICE), WAIT_SLICE + 10
+                )
+            except NoReplyError:
+                continue  # a busy owner answered late: waiting changes nothing, ask again
             if closing is not None:
                 return closing
 

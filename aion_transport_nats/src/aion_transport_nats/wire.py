@@ -18,7 +18,7 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from pydantic import TypeAdapter
 
 from aion_core.calls import Call, decode_reply, decode_wire, encode_call
-from aion_core.errors import TransportError
+from aion_core.errors import NoReplyError, TransportError
 from aion_core.events import Event
 
 __all__ = ["decode_event", "encode_event", "is_repeatable", "request_call"]
@@ -29,7 +29,12 @@ _EVENT: TypeAdapter[Event] = TypeAdapter(Event)
 _RETRY_PAUSE = 0.2
 """Between attempts to reach an owner that is not there (yet): a partition moving."""
 _ATTEMPT_TIMEOUT = 5.0
-"""Longest wait for one reply attempt before asking again (the owner may have died)."""
+"""Wait for the first reply attempt before asking again (the owner may have died); each
+further attempt waits twice as long, so a slow owner is not sent the same call again
+and again."""
+
+
+_NO_REPLY = "no reply"
 
 
 def encode_event(event: Event) -> bytes:
@@ -73,21 +78,25 @@ async def request_call(nc: NATS, subject: str, call: Call, timeout: float) -> ob
     while True:
         left = deadline - time.monotonic()
         if left <= 0:
-            raise TransportError(
+            message = (
                 f"{call.call} call for {call.workflow_id or 'the namespace'!r} on {subject!r}: "
-                f"{last} within {timeout:g}s; is an engine node (aion serve) running?"
+                f"{last} within {timeout:g}s"
             )
+            if last == _NO_REPLY:
+                raise NoReplyError(f"{message}; the engine may be overloaded")
+            raise TransportError(f"{message}; is an engine node (aion serve) running?")
         try:
             reply = await nc.request(subject, data, timeout=min(left, attempt_timeout))
         except NoRespondersError:
             last = "no engine owns it at the moment"
         except NatsTimeoutError:
             if not repeatable:
-                raise TransportError(
+                raise NoReplyError(
                     f"{call.call} call for {call.workflow_id!r}: no reply within {timeout:g}s; "
                     "it may or may not have been recorded (look at the history)"
                 ) from None
-            last = "no reply"
+            last = _NO_REPLY
+            attempt_timeout *= 2
         else:
             if reply.headers and reply.headers.get("Aion-Retry"):
                 last = reply.headers["Aion-Retry"]  # the node asked no longer owns it
