@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Subquery, exists, func, select
+from sqlalchemy import ColumnElement, Select, Subquery, bindparam, exists, func, select
 from sqlalchemy.engine import Connection
 
 from aion_core.errors import CorruptHistoryError
@@ -34,8 +34,8 @@ def get_workflow(connection: Connection, workflow_id: str) -> WorkflowRecord | N
     Raises:
         CorruptHistoryError: Its row does not decode.
     """
-    page = select(WorkflowRow).where(WorkflowRow.workflow_id == workflow_id).subquery()
-    records = _with_attributes(connection, page, [], skip_corrupt=False)
+    rows = connection.execute(_ONE_WORKFLOW, {"workflow_id": workflow_id}).all()
+    records = _records(rows, skip_corrupt=False)
     return records[0] if records else None
 
 
@@ -49,9 +49,8 @@ def list_workflows(connection: Connection, query: WorkflowFilter) -> list[Workfl
         .limit(query.limit)
         .subquery()
     )
-    return _with_attributes(
-        connection, page, [page.c.start_time.desc(), page.c.workflow_id], skip_corrupt=True
-    )
+    statement = _with_attributes(page, [page.c.start_time.desc(), page.c.workflow_id])
+    return _records(connection.execute(statement).all(), skip_corrupt=True)
 
 
 def count_workflows(connection: Connection, query: WorkflowFilter) -> int:
@@ -69,7 +68,8 @@ def open_workflows(connection: Connection, after_id: str, limit: int) -> list[Wo
         .limit(limit)
         .subquery()
     )
-    return _with_attributes(connection, page, [page.c.workflow_id], skip_corrupt=True)
+    statement = _with_attributes(page, [page.c.workflow_id])
+    return _records(connection.execute(statement).all(), skip_corrupt=True)
 
 
 def _conditions(query: WorkflowFilter) -> list[ColumnElement[bool]]:
@@ -105,14 +105,9 @@ def _same_value(value: SearchAttributeValue) -> list[ColumnElement[bool]]:
     ]
 
 
-def _with_attributes(
-    connection: Connection,
-    page: Subquery,
-    order: Sequence[Any],
-    *,
-    skip_corrupt: bool,
-) -> list[WorkflowRecord]:
-    statement: Select[Any] = (
+def _with_attributes(page: Subquery, order: Sequence[Any]) -> Select[Any]:
+    """The rows of `page`, each joined with its search attributes, in `order`."""
+    return (
         select(
             page,
             SearchAttributeRow.name,
@@ -124,7 +119,18 @@ def _with_attributes(
         .outerjoin(SearchAttributeRow, SearchAttributeRow.workflow_id == page.c.workflow_id)
         .order_by(*order, page.c.workflow_id, SearchAttributeRow.name)
     )
-    rows = [row._mapping for row in connection.execute(statement).all()]
+
+
+# Built once: a workflow is read on every first touch of it (a new start, a recovery),
+# and building a select with its subquery costs more than running it on SQLite.
+_ONE_WORKFLOW = _with_attributes(
+    select(WorkflowRow).where(WorkflowRow.workflow_id == bindparam("workflow_id")).subquery(), []
+)
+
+
+def _records(result_rows: Sequence[Any], *, skip_corrupt: bool) -> list[WorkflowRecord]:
+    """Workflow records from rows of `_with_attributes`, grouped by workflow."""
+    rows = [row._mapping for row in result_rows]
     records = []
     for workflow_id, group in groupby(rows, key=lambda row: row["workflow_id"]):
         workflow_rows = list(group)
