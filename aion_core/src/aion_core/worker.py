@@ -33,6 +33,7 @@ from aion_core.failures import failure_from_exception
 from aion_core.interceptors import ActivityCall, invoke_activity
 from aion_core.lifecycle import Service
 from aion_core.plugins import Plugins, load_plugins
+from aion_core.slots import Slots
 from aion_core.tasks import ActivityTask, AttemptReport
 from aion_core.transport import TaskDelivery, TransportClient
 
@@ -82,7 +83,7 @@ class Worker(Service):
         self._interceptors = self.plugins.activity_interceptors()
         self.codec = PayloadCodecChain(self.plugins.payload_codecs())
         self._threads = ThreadPoolExecutor(max_concurrency, thread_name_prefix="aion-worker")
-        self._slots = asyncio.Semaphore(max_concurrency)
+        self._slots = Slots(max_concurrency)
         self._running: dict[str, tuple[ActivityContext, asyncio.Task[None]]] = {}
         self._loops: list[asyncio.Task[None]] = []
 

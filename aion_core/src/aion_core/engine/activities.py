@@ -46,6 +46,7 @@ from aion_core.events import (
 )
 from aion_core.failures import failure_from_exception
 from aion_core.interceptors import ActivityCall, ActivityInterceptor, invoke_activity
+from aion_core.slots import Slots
 from aion_core.tasks import ActivityTask, AttemptReport
 
 if TYPE_CHECKING:
@@ -101,7 +102,7 @@ class ActivityExecutor:
     ) -> None:
         self.engine = engine
         self.definitions = dict(definitions)
-        self._slots = asyncio.Semaphore(max_concurrency)
+        self._slots = Slots(max_concurrency)
         self._threads = ThreadPoolExecutor(
             max_workers=max_concurrency, thread_name_prefix="aion-activity"
         )

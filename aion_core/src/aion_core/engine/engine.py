@@ -27,6 +27,7 @@ from aion_core.definitions import (
 from aion_core.engine.activities import ActivityExecutor
 from aion_core.engine.children import ChildCoordinator
 from aion_core.engine.clock import Clock, SystemClock
+from aion_core.engine.collector import DEFAULT_GC_THRESHOLD, raise_gc_threshold
 from aion_core.engine.queries_out import QueryAsker
 from aion_core.engine.runner import WorkflowRunner
 from aion_core.engine.serving import CallServing
@@ -109,6 +110,10 @@ class Engine(CallServing, Service):
         restart_backoff: The wait before the first restart (doubles after).
         on_exhausted: ``"fail"`` the workflow or ``"suspend"`` it when restarts run out.
         query_timeout: How long a query may wait for its answer by default.
+        gc_threshold: Python's garbage collector's generation-0 threshold to set when the
+            engine starts, if the process still has Python's default (700): with thousands
+            of workflows in memory, the default makes the collector scan a large heap very
+            often (see `aion_core.engine.collector`). None leaves the collector alone.
     """
 
     def __init__(
@@ -128,6 +133,7 @@ class Engine(CallServing, Service):
         restart_backoff: timedelta = timedelta(milliseconds=100),
         on_exhausted: OnExhausted = "fail",
         query_timeout: timedelta = timedelta(seconds=10),
+        gc_threshold: int | None = DEFAULT_GC_THRESHOLD,
     ) -> None:
         if max_cached_workflows < 1:
             raise ConfigurationError("max_cached_workflows must be at least 1")
@@ -146,6 +152,7 @@ class Engine(CallServing, Service):
         self._workflows = _by_name((workflow_definition(w) for w in workflows), "workflow")
         activity_definitions = _by_name((activity_definition(a) for a in activities), "activity")
         self.max_cached_workflows = max_cached_workflows
+        self.gc_threshold = gc_threshold
         self.observers = EngineObservers(self.plugins.engine_observers())
         self.committer = GroupCommitter(self.store, observers=self.observers)
         self.codec = PayloadCodecChain(self.plugins.payload_codecs())
@@ -189,6 +196,8 @@ class Engine(CallServing, Service):
         if self._started:
             return
         await self.store.open()
+        if self.gc_threshold is not None:
+            raise_gc_threshold(self.gc_threshold)
         self._started = True
         self._timer_task = asyncio.create_task(self.timers.run(), name="aion-timers")
         try:
