@@ -4,6 +4,7 @@
     python -m bench --only 'aion-w3-*'    # a subset, by name pattern (repeatable)
     python -m bench --smoke               # tiny N: checks that every workload runs
     python -m bench --list                # the workload names
+    python -m bench --redraw              # table and chart again from results.json
 
 Workloads run one at a time, each in a process of its own; progress goes to
 stderr. Results land in ``bench/results/`` (``--out`` to change).
@@ -13,13 +14,15 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from bench.chart import draw_chart
-from bench.report import machine_description, write_results
-from bench.runner import Outcome, run_workload
+from bench.report import markdown_table, write_results
+from bench.runner import Outcome, outcomes_from_json, run_workload
 from bench.workloads import WORKLOADS, Workload
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
@@ -57,7 +60,12 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results folder")
     parser.add_argument("--timeout", type=float, default=1800, help="per workload, seconds")
     parser.add_argument("--list", action="store_true", help="print the workload names")
+    parser.add_argument("--redraw", action="store_true", help="from --out's results.json")
     args = parser.parse_args()
+    if args.redraw:
+        document = (args.out / "results.json").read_text()
+        report(args.out, outcomes_from_json(document), json.loads(document))
+        return 0
     workloads = chosen(args.only, args.skip)
     if args.list:
         print("\n".join(w.name for w in workloads))
@@ -71,11 +79,17 @@ def main() -> int:
         outcomes.append(outcome)
         progress(index, len(workloads), outcome)
     write_results(args.out, outcomes, smoke=args.smoke, began=began)
-    machine = machine_description()
-    title = f"aion vs peers, same machine, same run ({machine['cores']} cores, {began[:10]})"
-    draw_chart(outcomes, args.out / "results.png", title)
-    print((args.out / "results.md").read_text())
+    report(args.out, outcomes, json.loads((args.out / "results.json").read_text()))
     return 1 if any(o.status == "failed" for o in outcomes) else 0
+
+
+def report(folder: Path, outcomes: list[Outcome], results: dict[str, Any]) -> None:
+    """Write the table and draw the chart of `outcomes` into `folder`; print the table."""
+    (folder / "results.md").write_text(markdown_table(outcomes, smoke=results["smoke"]))
+    cores, day = results["machine"]["cores"], results["began"][:10]
+    title = f"aion vs peers, same machine, same run ({cores} cores, {day})"
+    draw_chart(outcomes, folder / "results.png", title)
+    print((folder / "results.md").read_text())
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ def draw_chart(outcomes: list[Outcome], path: Path, title: str) -> bool:
 
     matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
 
     found = {(m.measure, m.system, m.backend): m.value for o in outcomes for m in o.measurements}
     if not any(key[0].startswith("w3_") for key in found):
@@ -43,6 +44,8 @@ def draw_chart(outcomes: list[Outcome], path: Path, title: str) -> bool:
             axis.bar_label(bars, labels=[_label(v) for v in values], fontsize=8)
         axis.set_xticks(range(len(BACKENDS)), [name for _, name in BACKENDS])
         axis.set_yscale("log")
+        axis.yaxis.set_major_formatter(ScalarFormatter())
+        axis.yaxis.set_minor_formatter(NullFormatter())
         axis.set_title(panel_title, fontsize=10)
         axis.legend(fontsize=8)
     figure.suptitle(title, fontsize=11)

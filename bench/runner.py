@@ -8,6 +8,7 @@ recorded as unavailable, with its reason.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -17,7 +18,7 @@ from pathlib import Path
 from bench.measurement import LINE_PREFIX, Measurement
 from bench.workloads import PEER_UNAVAILABLE, Workload
 
-__all__ = ["Outcome", "run_workload"]
+__all__ = ["Outcome", "outcomes_from_json", "run_workload"]
 
 ROOT = Path(__file__).resolve().parents[1]
 TAIL_LINES = 15
@@ -62,6 +63,20 @@ def run_workload(workload: Workload, *, smoke: bool, timeout: float) -> Outcome:
             workload.name, "failed", seconds, measurements, f"{why}\n{_tail(done.stderr)}"
         )
     return Outcome(workload.name, "ok", seconds, measurements)
+
+
+def outcomes_from_json(document: str) -> list[Outcome]:
+    """The outcomes of a ``results.json`` (to draw its table and chart again)."""
+    return [
+        Outcome(
+            o["workload"],
+            o["status"],
+            o["seconds"],
+            [Measurement(**m) for m in o["measurements"]],
+            o["note"],
+        )
+        for o in json.loads(document)["outcomes"]
+    ]
 
 
 def _text(output: str | bytes | None) -> str:
