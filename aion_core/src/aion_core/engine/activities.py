@@ -25,7 +25,7 @@ from aion_core.converter import from_payloads, to_payload
 from aion_core.definitions import ActivityDefinition
 from aion_core.engine.by_workflow import ByWorkflow
 from aion_core.engine.remote_attempts import RemoteAttempt, RemoteAttempts
-from aion_core.engine.waiting import first_of, record_until_durable
+from aion_core.engine.waiting import Flag, first_of, record_until_durable
 from aion_core.errors import (
     AionError,
     ApplicationError,
@@ -72,8 +72,8 @@ class _Running:
     """The first attempt the retry policy counts from (a reopen grants a fresh budget)."""
     task: asyncio.Task[None] | None = None
     context: ActivityContext | None = None
-    cancel_requested: asyncio.Event = field(default_factory=asyncio.Event)
-    heartbeat: asyncio.Event = field(default_factory=asyncio.Event)
+    cancel_requested: Flag = field(default_factory=Flag)
+    heartbeat: Flag = field(default_factory=Flag)
     last_heartbeat_at: datetime | None = None
     last_heartbeat_details: tuple[Any, ...] = ()
     remote: RemoteAttempt | None = None
@@ -510,7 +510,6 @@ class ActivityExecutor:
     ) -> TimeoutKind | Literal["done", "cancelled"]:
         """Wait for the attempt, a deadline, or a cancel request, whichever comes first."""
         scheduled = running.scheduled
-        clock = self.engine.clock
         while True:
             deadlines: list[tuple[datetime, TimeoutKind]] = []
             if scheduled.start_to_close_timeout is not None:
@@ -526,16 +525,11 @@ class ActivityExecutor:
                 deadlines.append(
                     (running.last_heartbeat_at + scheduled.heartbeat_timeout, "heartbeat")
                 )
-            # The attempt itself is shielded: losing the race must not cancel it.
-            waits = [
-                asyncio.shield(work),
-                running.cancel_requested.wait(),
-                running.heartbeat.wait(),
-            ]
+            moment: datetime | None = None
+            kind: TimeoutKind = "start_to_close"
             if deadlines:
                 moment, kind = min(deadlines)
-                waits.append(clock.sleep_until(moment))
-            finished = await first_of(*waits)
+            deadline_passed = await self._first_of(work, running, moment)
             running.heartbeat.clear()
             # A requested cancellation wins over an attempt that ended because
             # it noticed the request (a sync activity polling is_cancelled()).
@@ -544,9 +538,41 @@ class ActivityExecutor:
                 return "cancelled"
             if work.done():
                 return "done"
-            if deadlines and finished[3]:
+            if deadline_passed:
                 self._stop(work, running)
                 return kind
+
+    async def _first_of(
+        self, work: asyncio.Future[Any], running: _Running, moment: datetime | None
+    ) -> bool:
+        """Wait for the attempt to end, a cancel request, a heartbeat or `moment`.
+
+        Never cancels the attempt. Returns whether `moment` came. Callbacks, not a
+        task per wait: thousands of attempts may be supervised at once.
+        """
+        wake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def rouse(_: object = None) -> None:
+            if not wake.done():
+                wake.set_result(None)
+
+        work.add_done_callback(rouse)
+        running.cancel_requested.wake(wake)
+        running.heartbeat.wake(wake)
+        sleep = None
+        if moment is not None:
+            sleep = asyncio.ensure_future(self.engine.clock.sleep_until(moment))
+            sleep.add_done_callback(rouse)
+        try:
+            await wake
+        finally:
+            work.remove_done_callback(rouse)
+            running.cancel_requested.forget(wake)
+            running.heartbeat.forget(wake)
+            if sleep is not None and not sleep.done():
+                sleep.cancel()
+                await asyncio.gather(sleep, return_exceptions=True)
+        return sleep is not None and sleep.done() and not sleep.cancelled()
 
     def _stop(self, work: asyncio.Future[Any], running: _Running) -> None:
         if running.context is not None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from aion_core.errors import StoreError, TransportError
 
-__all__ = ["BackgroundTasks", "first_of", "record_until_durable"]
+__all__ = ["BackgroundTasks", "Flag", "first_of", "record_until_durable"]
 
 log = logging.getLogger("aion.engine")
 
@@ -30,6 +30,40 @@ async def first_of(*waits: Awaitable[Any]) -> list[bool]:
                 future.cancel()
         await asyncio.gather(*futures, return_exceptions=True)
     return [future.done() and not future.cancelled() for future in futures]
+
+
+class Flag(asyncio.Event):
+    """An `asyncio.Event` that can also wake a future of the caller's when it is set.
+
+    Racing a flag against other things with `wake` costs a callback; racing
+    ``flag.wait()`` costs a task, and an engine with thousands of activity
+    attempts in flight races two flags for each.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._woken: list[asyncio.Future[None]] = []
+
+    def set(self) -> None:
+        """Set the flag: release its waiters and wake the futures it was given."""
+        super().set()
+        woken, self._woken = self._woken, []
+        for future in woken:
+            if not future.done():
+                future.set_result(None)
+
+    def wake(self, future: asyncio.Future[None]) -> None:
+        """Resolve `future` when the flag is set (at once if it is set already)."""
+        if self.is_set():
+            if not future.done():
+                future.set_result(None)
+        else:
+            self._woken.append(future)
+
+    def forget(self, future: asyncio.Future[None]) -> None:
+        """Stop waking `future` (the race it was in is over)."""
+        if future in self._woken:
+            self._woken.remove(future)
 
 
 class BackgroundTasks:
