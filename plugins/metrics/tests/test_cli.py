@@ -66,15 +66,22 @@ async def leave_a_workflow_waiting_on_a_timer(store: str) -> None:
         await engine.start_workflow(nap, 1.0, id="nap-1")
 
 
+def start_aion(folder: Path, *args: str) -> subprocess.Popen[str]:
+    """`aion ARGS` in `folder`, with the metrics plugin on and this folder's flows importable."""
+    env = {key: value for key, value in os.environ.items() if key != "AION_PLUGINS"}
+    env["AION_DISABLE_PLUGINS"] = DISABLED_PLUGINS
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS), env.get("PYTHONPATH")]))
+    return subprocess.Popen(
+        [aion(), *args], cwd=folder, env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
 def test_aion_serve_exposes_the_metrics_of_its_engine(tmp_path: Path) -> None:
     store = f"sqlite:///{tmp_path / 'x.db'}"
     asyncio.run(leave_a_workflow_waiting_on_a_timer(store))
     port = free_port()
-    process = subprocess.Popen(
-        [aion(), "serve", "flows", "--store", store, "--metrics-port", str(port)],
-        cwd=tmp_path, env=aion_environment(), text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
+    process = start_aion(tmp_path, "serve", "flows", "--store", store, "--metrics-port", str(port))
     try:
         body = poll(
             f"http://127.0.0.1:{port}/metrics",
@@ -95,13 +102,6 @@ def test_aion_serve_exposes_the_metrics_of_its_engine(tmp_path: Path) -> None:
     assert f"aion metrics: http://127.0.0.1:{port}/metrics" in err
 
 
-def aion_environment() -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key != "AION_PLUGINS"}
-    env["AION_DISABLE_PLUGINS"] = DISABLED_PLUGINS
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS), env.get("PYTHONPATH")]))
-    return env
-
-
 async def run_an_order_over(transport: str, store: str) -> None:
     """An engine without activities: the worker process runs them."""
     plugins = load_plugins({"AION_PLUGINS": "sqlite,nats"})
@@ -118,11 +118,9 @@ def test_aion_worker_over_nats_exposes_the_attempts_it_ran(
     names = StreamNames(f"metrics{uuid.uuid4().hex[:10]}")
     transport = f"{nats_url}?namespace={names.namespace}"
     port = free_port()
-    process = subprocess.Popen(
-        [aion(), "worker", "flows", "--transport", transport, "--metrics-port", str(port)],
-        cwd=tmp_path, env=aion_environment(), text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
+    process = start_aion(
+        tmp_path, "worker", "flows", "--transport", transport, "--metrics-port", str(port)
+    )
     try:
         asyncio.run(run_an_order_over(transport, f"sqlite:///{tmp_path / 'x.db'}"))
         attempts = "aion_activity_attempt_seconds_count"
