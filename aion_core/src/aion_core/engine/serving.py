@@ -61,7 +61,6 @@ class CallServing(WorkflowOperations):
     _close_waiters: dict[str, list[asyncio.Future[Event]]]
     _update_waiters: dict[tuple[str, str], asyncio.Future[UpdateCompleted]]
     runner: Callable[[str], WorkflowRunner]
-    cached_runner: Callable[[str], WorkflowRunner | None]
     workflow_definition: Callable[[str], WorkflowDefinition]
 
     def owns(self, workflow_id: str) -> bool:
@@ -143,12 +142,7 @@ class CallServing(WorkflowOperations):
         waiter: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
         self._close_waiters.setdefault(workflow_id, []).append(waiter)
         try:
-            # This engine owns the workflow: a runner it holds knows the row as of its
-            # last durable append (the waiter is registered first, so no close is missed).
-            runner = self.cached_runner(workflow_id)
-            record = runner.record if runner is not None else None
-            if record is None:
-                record = await self.store.get_workflow(workflow_id)
+            record = await self.store.get_workflow(workflow_id)
             if record is None:
                 raise WorkflowNotFoundError(workflow_id)
             if record.status.is_closed and record.status is not WorkflowStatus.CONTINUED_AS_NEW:
