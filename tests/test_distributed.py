@@ -310,7 +310,9 @@ async def finish(client: Client, jobs: list[str], approved_by: str) -> None:
 
     async def one(job: str) -> None:
         handle = client.get_handle(job)
-        assert await handle.result() == job_result(job, approved_by), job
+        # Bounded: a result that never comes is a failure to report, not a hung suite.
+        result = await asyncio.wait_for(handle.result(), RUN_TIMEOUT)
+        assert result == job_result(job, approved_by), job
         async with limit:
             assert await handle.query("status") == "done", job
 
@@ -441,7 +443,7 @@ async def test_a_worker_killed_mid_activity_has_the_attempt_retried_on_the_other
         [survivor] = [w for w in workers if w is not victim]
         victim.kill()
 
-        assert await handle.result() == survivor.pid
+        assert await asyncio.wait_for(handle.result(), RUN_TIMEOUT) == survivor.pid
         assert (markers / f"slow.attempt-2.pid-{survivor.pid}").exists()
         history = await handle.history()
     assert_sound_history(history, activities=1)
