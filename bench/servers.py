@@ -47,10 +47,13 @@ def nats_server_url() -> str:
 
 
 @contextlib.contextmanager
-def sqlite_file(name: str = "bench.db") -> Iterator[str]:
-    """A store URL of a SQLite file in a new temp folder (full durability), removed after."""
+def sqlite_file(name: str = "bench.db", options: str = "?synchronous=full") -> Iterator[str]:
+    """The URL of a SQLite file in a new temp folder, removed after.
+
+    `options` end the URL: aion's store takes its durability there (full by default).
+    """
     with tempfile.TemporaryDirectory(prefix="aion-bench-") as folder:
-        yield f"sqlite:///{Path(folder) / name}?synchronous=full"
+        yield f"sqlite:///{Path(folder) / name}{options}"
 
 
 @contextlib.asynccontextmanager

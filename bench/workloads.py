@@ -33,9 +33,11 @@ class Workload:
 
 def _w3(system: str, module: str, backends: tuple[str, ...]) -> list[Workload]:
     return [
-        Workload(f"{system}-w3-{measure}-{backend}", module, ("--measure", measure, *backend_args))
+        Workload(
+            f"{system}-w3-{measure}-{backend}", module, ("--measure", measure, "--backend", backend)
+        )
         for measure in ("sequential", "concurrent")
-        for backend, backend_args in ((b, ("--backend", b) if b else ()) for b in backends)
+        for backend in backends
     ]
 
 

@@ -33,11 +33,9 @@ import asyncio
 import contextlib
 import secrets
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from importlib.metadata import version
-from pathlib import Path
 
 import psycopg
 from dbos import DBOS, DBOSConfig, Queue
@@ -45,7 +43,7 @@ from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from bench.measurement import Measurement, emit, summary_ms
-from bench.servers import postgres_server_url
+from bench.servers import postgres_server_url, sqlite_file
 
 SYSTEM = "dbos"
 STEPS = 3
@@ -140,21 +138,10 @@ def postgres_database(admin_url: str) -> Iterator[str]:
             )
 
 
-@contextlib.contextmanager
-def sqlite_database() -> Iterator[str]:
-    """A SQLite file in a fresh temporary folder, removed on exit.
-
-    Yields:
-        The URL of the file, for DBOS's ``system_database_url``.
-    """
-    with tempfile.TemporaryDirectory(prefix="aion_bench_dbos_") as folder:
-        yield f"sqlite:///{Path(folder) / 'dbos.sqlite'}"
-
-
 def system_database(backend: str, postgres_url: str) -> contextlib.AbstractContextManager[str]:
     """The fresh system database of `backend`, as a context manager yielding its URL."""
     if backend == "sqlite":
-        return sqlite_database()
+        return sqlite_file("dbos.sqlite", options="")  # DBOS's own journal settings
     return postgres_database(postgres_url)
 
 

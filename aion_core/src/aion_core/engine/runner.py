@@ -61,7 +61,6 @@ from aion_core.runtime.rewind import effective_history, pending_timers, rewind_p
 if TYPE_CHECKING:
     from aion_core.definitions import WorkflowDefinition
     from aion_core.engine.engine import Engine
-    from aion_core.store.records import WorkflowRecord
 
 __all__ = ["Arrival", "StartRequest", "WorkflowRunner"]
 
@@ -202,16 +201,11 @@ class WorkflowRunner:
                 workflow closed while the query was in flight.
             WorkflowNotFoundError: No such workflow.
         """
-        record = self.record
+        record = self.recorder.workflow if self.recorder is not None else None
         asked_while_open = record is not None and not record.status.is_closed
         request = QueryRequest(name, args, asked_while_open, headers or {})
         answer: Payload = await self._queue(Arrival("query", _WAKE, self._future(), query=request))
         return answer
-
-    @property
-    def record(self) -> WorkflowRecord | None:
-        """The visibility row as of the last durable append (None: not loaded, or no workflow)."""
-        return self.recorder.workflow if self.recorder is not None else None
 
     def _future(self) -> asyncio.Future[Any]:
         return asyncio.get_running_loop().create_future()
