@@ -23,6 +23,11 @@ from aion_store_sql.schema import EventRow, StreamHeadRow
 
 __all__ = ["SqlEventStore"]
 
+_FEW_BATCHES = 16
+"""Appends of up to this many batches are `Database.write_few`: lone or lightly loaded
+workflows. Larger group commits go to SQLite's writer thread, and the engine goes on
+meanwhile."""
+
 
 class SqlEventStore(EventStoreBase):
     """An event store in a SQL database: ``sqlite:///path.db`` or ``postgresql://...``.
@@ -96,13 +101,15 @@ class SqlEventStore(EventStoreBase):
         """
         if not batches:
             return []
+        # A commit of a few batches is over sooner than a hand-off to the writer thread.
+        write = self._db.write_few if len(batches) <= _FEW_BATCHES else self._db.write
         with store_errors(self.url, "appending events", self._secret):
             if isinstance(self._config, SqliteConfig):
                 try:
-                    return await self._db.write(append_as_expected, batches)
+                    return await write(append_as_expected, batches)
                 except HeadsMovedError:
                     pass  # rolled back: a stale writer's batch, or a stream that exists
-            return await self._db.write(append_batches, batches)
+            return await write(append_batches, batches)
 
     async def read_events(
         self, workflow_id: str, *, after_seq: int = 0, limit: int | None = None
@@ -137,24 +144,24 @@ class SqlEventStore(EventStoreBase):
         every other workflow.
         """
         with store_errors(self.url, "listing workflows", self._secret):
-            return await self._db.read(visibility.list_workflows, query)
+            return await self._db.scan(visibility.list_workflows, query)
 
     async def count_workflows(self, query: WorkflowFilter) -> int:
         """How many workflows match `query` (its limit is ignored)."""
         with store_errors(self.url, "counting workflows", self._secret):
-            return await self._db.read(visibility.count_workflows, query)
+            return await self._db.scan(visibility.count_workflows, query)
 
     async def open_workflows(
         self, *, after_id: str = "", limit: int = 1000
     ) -> list[WorkflowRecord]:
         """Workflows that are not closed, by workflow id, for recovery: page with `after_id`."""
         with store_errors(self.url, "listing open workflows", self._secret):
-            return await self._db.read(visibility.open_workflows, after_id, limit)
+            return await self._db.scan(visibility.open_workflows, after_id, limit)
 
     async def due_timers(self, until: datetime, *, limit: int = 1000) -> list[TimerRecord]:
         """Armed timers with `fire_at <= until`, earliest first (claimed ones included)."""
         with store_errors(self.url, "reading due timers", self._secret):
-            return await self._db.read(timers.due_timers, until, limit)
+            return await self._db.scan(timers.due_timers, until, limit)
 
     async def next_timer_at(self) -> datetime | None:
         """When the earliest armed timer is due, or None when there are none."""

@@ -86,7 +86,7 @@ async def status(url: str) -> SchemaStatus:
     database = Database(config)
     try:
         with store_errors(config.url, "reading the schema version", config.password):
-            state, current = await database.read(inspect_schema, config.url)
+            state, current = await database.scan(inspect_schema, config.url)
     finally:
         await database.dispose()
     return _status(config.url, state, current)
@@ -122,7 +122,7 @@ async def ensure_schema(database: Database) -> None:
         SchemaVersionError: The schema is older or newer than this code.
     """
     url = database.config.url
-    state, current = await database.read(inspect_schema, url)
+    state, current = await database.scan(inspect_schema, url)
     if state is SchemaState.EMPTY:
         # Another process may be opening the same empty database right now:
         # decide again under the schema lock.
