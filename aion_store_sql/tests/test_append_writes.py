@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import asyncpg
 from sqlalchemy.engine import Connection
 
 from aion_core.events import Event, SignalReceived, WorkflowStarted
@@ -82,3 +84,39 @@ async def test_times_in_a_daylight_saving_fold_keep_their_instants(tmp_path: Pat
         stored = [(await store.read_events(f"w{n}"))[0].recorded_at for n in range(4)]
     assert stored == [t.astimezone(UTC) for t in times]
     assert stored[1] - stored[0] == timedelta(hours=1)
+
+
+async def test_an_append_chosen_to_break_a_deadlock_is_redone_in_lock_order(
+    fresh_postgres_url: str,
+) -> None:
+    """PostgreSQL: the compare-and-set of several heads can deadlock with another
+    transaction; PostgreSQL then aborts the append, which is redone taking the
+    heads in order, and succeeds once the other transaction is done."""
+    async with SqlEventStore(fresh_postgres_url) as store:
+        firsts = [batch_for(None, 0, make_events(wid, [started()])) for wid in ("x", "y")]
+        assert await store.append(firsts) == [None, None]
+        moves = [
+            batch_for(first.workflow, 1, make_events(first.workflow_id, [signal()], after_seq=1))
+            for first in firsts
+        ]
+        other = await asyncpg.connect(fresh_postgres_url)
+        try:
+            async with other.transaction():
+                await other.execute(_TOUCH_HEAD, "y")
+                append = asyncio.create_task(store.append(moves))  # takes x, waits for y
+                await asyncio.sleep(0.3)
+                # Now this transaction waits for x: a cycle. The append has waited
+                # longer, so its deadlock check runs first and aborts it.
+                await other.execute(_TOUCH_HEAD, "x")
+            assert await append == [None, None]
+        finally:
+            await other.close()
+        for wid in ("x", "y"):
+            assert [event.seq for event in await store.read_events(wid)] == [1, 2]
+
+
+_TOUCH_HEAD = "UPDATE aion_stream_heads SET last_seq = last_seq WHERE workflow_id = $1"
+
+
+def signal() -> SignalReceived:
+    return SignalReceived(signal_name="go")

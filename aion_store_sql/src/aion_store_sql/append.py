@@ -15,11 +15,15 @@ A call runs in three steps inside one write transaction:
 3. `write_plan` writes the winners with a few multi-row statements, however
    many batches the call holds: that is what makes group commit pay.
 
-On SQLite a call first tries `append_as_expected`, which skips the read: it
-plans as if every head were where the call's first batch for it expects, and
-moves each head with a compare-and-set whose count shows whether all were.
-They are, unless a stale writer appends; then the transaction is rolled back
-and the call is redone in the three steps above.
+A call first tries `append_as_expected`, which skips the read: it plans as
+if every head were where the call's first batch for it expects, and moves
+each head with a compare-and-set whose count shows whether all were. They
+are, unless a stale writer appends; then the transaction is rolled back and
+the call is redone in the three steps above. On SQLite nobody else writes
+until the commit; on PostgreSQL the compare-and-set row-locks the heads it
+moves, and an append racing for one waits, then finds it moved. Counting
+needs one statement for all rows: SQLite counts an executemany's rows,
+asyncpg does not, so there the rows go as arrays to one ``unnest`` statement.
 
 The ``(workflow_id, seq)`` primary key of the events is the safety net behind the heads.
 """
@@ -33,6 +37,7 @@ from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     BindParameter,
     Executable,
     String,
@@ -46,21 +51,34 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.selectable import TableValuedAlias
+from sqlalchemy.types import TypeEngine
 
 from aion_core.errors import SequenceConflictError
 from aion_core.events import Event
 from aion_core.store.projection import TimerChanges
 from aion_core.store.records import AppendBatch, WorkflowRecord
 from aion_store_sql.rows import event_column, search_attribute_row, timer_row, workflow_column
-from aion_store_sql.schema import EventRow, SearchAttributeRow, StreamHeadRow, TimerRow, WorkflowRow
+from aion_store_sql.schema import (
+    EventRow,
+    SearchAttributeRow,
+    StreamHeadRow,
+    TimerRow,
+    UtcDateTime,
+    WorkflowRow,
+)
 
 __all__ = ["AppendPlan", "HeadsMovedError", "append_as_expected", "append_batches", "plan_append"]
 
 # Rows per statement where each row binds parameters: far below the 32,767
 # bind parameters asyncpg and SQLite allow in one statement.
 _CHUNK = 2000
+
+_DEADLOCK = "40P01"
+"""PostgreSQL's SQLSTATE for a transaction chosen to break a deadlock."""
 
 
 @dataclass
@@ -156,15 +174,14 @@ def append_as_expected(
 ) -> list[SequenceConflictError | None]:
     """Apply `batches` as `append_batches` does, without reading the heads first (SQLite).
 
-    Only where this transaction is the only writer (SQLite's ``BEGIN IMMEDIATE``)
-    and executemany counts its rows: no head can move between the compare-and-set
-    and the commit, and the count says whether every head was where expected.
+    The heads move by compare-and-set, and stay put until the commit (SQLite's
+    ``BEGIN IMMEDIATE`` makes this the only writer; PostgreSQL row-locks what
+    it updates or inserts), so the count says whether every head was where expected.
 
     Raises:
         HeadsMovedError: A head was elsewhere (or a new stream exists); part of the
             call may be written, so the transaction must be rolled back.
     """
-    assert connection.dialect.supports_sane_multi_rowcount
     sql = _statements(connection.dialect.name)
     expected: dict[str, int] = {}
     for batch in batches:
@@ -172,11 +189,18 @@ def append_as_expected(
     plan = plan_append(batches, expected)
     created = [(wid, seq, 0) for wid, seq in plan.heads.items() if expected[wid] == 0]
     moved = [(wid, seq, expected[wid]) for wid, seq in plan.heads.items() if expected[wid] != 0]
-    count = 0
-    if created:
-        count += _execute_many(connection, sql.create_heads, created, _head_column)
-    if moved:
-        count += _execute_many(connection, sql.move_heads, moved, _head_column)
+    try:
+        count = 0
+        if created:
+            count += _count_many(connection, sql.create_heads, created, _head_column)
+        if moved:
+            count += _count_many(connection, sql.move_heads, moved, _head_column)
+    except DBAPIError as error:
+        # PostgreSQL: heads compared and set in no particular order can deadlock
+        # with another append (only a stale writer's); the locked path takes them in order.
+        if getattr(error.orig, "sqlstate", None) == _DEADLOCK:
+            raise HeadsMovedError from error
+        raise
     if count != len(plan.heads):
         raise HeadsMovedError
     write_rows(connection, plan)
@@ -197,13 +221,12 @@ def write_rows(connection: Connection, plan: AppendPlan) -> None:
     if plan.events:
         _execute_many(connection, sql.insert_events, plan.events, event_column)
     changed = dict(plan.workflows)
-    if plan.progressed and connection.dialect.supports_sane_multi_rowcount:
+    if plan.progressed:
         # Most batches only move a row on: two columns, and none of its indexes
         # or search attributes. A row that is missing (deleted, or never written)
         # shows in the count, and then every one of them is written whole below.
-        # (asyncpg does not count an executemany's rows: there all are written whole.)
         moved = [changed[workflow_id] for workflow_id in plan.progressed]
-        if _execute_many(connection, sql.progress_workflows, moved, workflow_column) == len(moved):
+        if _count_many(connection, sql.progress_workflows, moved, workflow_column) == len(moved):
             for workflow_id in plan.progressed:
                 del changed[workflow_id]
     if changed:
@@ -281,18 +304,11 @@ def _statements(dialect: str) -> _Statements:
             StreamHeadRow.workflow_id.in_(ids), StreamHeadRow.last_seq == 0
         ),
         set_heads=_upsert(dialect, StreamHeadRow, ["workflow_id"], ["last_seq"]),
-        create_heads=_insert(dialect, StreamHeadRow).on_conflict_do_nothing(),
-        move_heads=update(StreamHeadRow)
-        .where(
-            StreamHeadRow.workflow_id == bindparam("workflow_id"),
-            StreamHeadRow.last_seq == bindparam("expected"),
-        )
-        .values(last_seq=bindparam("last_seq")),
+        create_heads=_create_heads(dialect),
+        move_heads=_move_heads(dialect),
         insert_events=insert(EventRow),
         upsert_workflows=_upsert(dialect, WorkflowRow, ["workflow_id"], workflow_columns),
-        progress_workflows=update(WorkflowRow)
-        .where(WorkflowRow.workflow_id == bindparam("workflow_id"))
-        .values(updated_at=bindparam("updated_at"), last_seq=bindparam("last_seq")),
+        progress_workflows=_progress_workflows(dialect),
         delete_attributes=delete(SearchAttributeRow).where(SearchAttributeRow.workflow_id.in_(ids)),
         insert_attributes=insert(SearchAttributeRow),
         disarm_all_timers=delete(TimerRow).where(TimerRow.workflow_id.in_(ids)),
@@ -309,6 +325,64 @@ def _statements(dialect: str) -> _Statements:
             ["fire_at", "claimed_by", "claimed_until"],
         ),
     )
+
+
+def _create_heads(dialect: str) -> Executable:
+    """Insert heads ``(workflow_id, last_seq)`` of new streams; an existing one is not counted."""
+    if dialect != "postgresql":
+        return sqlite.insert(StreamHeadRow).on_conflict_do_nothing()
+    rows = _unnest(workflow_id=String(), last_seq=BigInteger())
+    return (
+        postgresql.insert(StreamHeadRow)
+        .from_select(["workflow_id", "last_seq"], select(rows.c.workflow_id, rows.c.last_seq))
+        .on_conflict_do_nothing()
+    )
+
+
+def _move_heads(dialect: str) -> Executable:
+    """Set heads to ``last_seq`` where they are at ``expected``; only those are counted."""
+    if dialect != "postgresql":
+        return (
+            update(StreamHeadRow)
+            .where(
+                StreamHeadRow.workflow_id == bindparam("workflow_id"),
+                StreamHeadRow.last_seq == bindparam("expected"),
+            )
+            .values(last_seq=bindparam("last_seq"))
+        )
+    rows = _unnest(workflow_id=String(), last_seq=BigInteger(), expected=BigInteger())
+    return (
+        update(StreamHeadRow)
+        .where(
+            StreamHeadRow.workflow_id == rows.c.workflow_id,
+            StreamHeadRow.last_seq == rows.c.expected,
+        )
+        .values(last_seq=rows.c.last_seq)
+    )
+
+
+def _progress_workflows(dialect: str) -> Executable:
+    """Move visibility rows on (time and seq); rows that exist are counted."""
+    if dialect != "postgresql":
+        return (
+            update(WorkflowRow)
+            .where(WorkflowRow.workflow_id == bindparam("workflow_id"))
+            .values(updated_at=bindparam("updated_at"), last_seq=bindparam("last_seq"))
+        )
+    rows = _unnest(workflow_id=String(), updated_at=UtcDateTime(), last_seq=BigInteger())
+    return (
+        update(WorkflowRow)
+        .where(WorkflowRow.workflow_id == rows.c.workflow_id)
+        .values(updated_at=rows.c.updated_at, last_seq=rows.c.last_seq)
+    )
+
+
+def _unnest(**columns: TypeEngine[Any]) -> TableValuedAlias:
+    """PostgreSQL: rows from one array parameter per column, ``all_<column>``."""
+    arrays = [
+        bindparam(_ALL + name, type_=postgresql.ARRAY(type_)) for name, type_ in columns.items()
+    ]
+    return func.unnest(*arrays).table_valued(*columns).render_derived(name="given")
 
 
 def _lock_heads(dialect: str) -> Executable:
@@ -342,6 +416,33 @@ def _upsert(dialect: str, table: type[Any], keys: list[str], columns: list[str])
     return statement.on_conflict_do_update(
         index_elements=keys, set_={name: statement.excluded[name] for name in columns}
     )
+
+
+def _count_many(
+    connection: Connection,
+    statement: Executable,
+    rows: Sequence[Any],
+    read: Callable[[str], Callable[[Any], Any]],
+) -> int:
+    """Run `statement` for every row, as `_execute_many`; how many rows it matched.
+
+    On PostgreSQL `statement` is one ``unnest`` statement (see `_unnest`) taking a
+    list per column: asyncpg runs an executemany without counting its rows.
+    """
+    if connection.dialect.name != "postgresql":
+        return _execute_many(connection, statement, rows, read)
+    arrays = {_ALL + name: list(map(read(name), rows)) for name in _array_columns(statement)}
+    return connection.execute(statement, arrays).rowcount
+
+
+_ALL = "all_"
+
+
+@cache
+def _array_columns(statement: Executable) -> tuple[str, ...]:
+    """The columns of an ``unnest`` statement's arrays."""
+    assert isinstance(statement, ClauseElement)
+    return tuple(name.removeprefix(_ALL) for name in statement.compile().params)
 
 
 def _execute_many(

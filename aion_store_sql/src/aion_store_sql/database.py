@@ -1,9 +1,9 @@
 """Connections and transactions: where SQLite and PostgreSQL differ in how they are driven.
 
 Every query of the store is a plain function of a SQLAlchemy `Connection`;
-`Database.write` runs one in a write transaction, `Database.read` (a lookup:
-a few rows by key) and `Database.scan` (any number of rows) in a read
-transaction, and each returns its result to the event loop.
+`Database.write` runs one in a write transaction, `Database.read` a lookup
+(one statement reading a few rows by key) and `Database.scan` any read, each
+seeing committed data only, and each returns its result to the event loop.
 
 * PostgreSQL: an async engine (asyncpg) with a connection pool; the function
   runs through ``AsyncConnection.run_sync``, each statement awaiting the
@@ -88,10 +88,11 @@ class Database:
         return await self._backend.write_few(work, *args, **kwargs)
 
     async def read(self, work: Work[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
-        """Run ``work(connection, ...)``, a lookup of a few rows by key; it sees committed data.
+        """Run ``work(connection, ...)``, one statement reading a few rows by key.
 
-        On SQLite it runs on the caller's thread (see the module docstring), so it must
-        not read more than a history's worth of rows.
+        It sees one commit: on PostgreSQL it runs outside a transaction (a statement
+        is one), on SQLite on the caller's thread (see the module docstring), so it
+        must not read more than a history's worth of rows.
         """
         return await self._backend.read(work, *args, **kwargs)
 
@@ -109,16 +110,22 @@ class _PostgresBackend:
         self._engine: AsyncEngine = create_async_engine(
             config.sqlalchemy_url, pool_size=config.pool_size, max_overflow=config.max_overflow
         )
+        # A lookup is one statement, which sees one commit on its own: without
+        # a transaction around it, it takes one round trip instead of three.
+        self._lookups = self._engine.execution_options(isolation_level="AUTOCOMMIT")
 
     async def write(self, work: Work[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
         async with self._engine.begin() as connection:
             return await connection.run_sync(work, *args, **kwargs)
 
     async def read(self, work: Work[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        async with self._lookups.connect() as connection:
+            return await connection.run_sync(work, *args, **kwargs)
+
+    async def scan(self, work: Work[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
         async with self._engine.connect() as connection:
             return await connection.run_sync(work, *args, **kwargs)
 
-    scan = read
     write_few = write
 
     async def dispose(self) -> None:

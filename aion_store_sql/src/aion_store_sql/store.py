@@ -14,7 +14,7 @@ from aion_core.store.protocol import EventStoreBase
 from aion_core.store.records import AppendBatch, TimerRecord, WorkflowFilter, WorkflowRecord
 from aion_store_sql import timers, visibility
 from aion_store_sql.append import HeadsMovedError, append_as_expected, append_batches
-from aion_store_sql.config import SqliteConfig, StoreConfig, parse_store_url
+from aion_store_sql.config import StoreConfig, parse_store_url
 from aion_store_sql.database import Database
 from aion_store_sql.errors import store_errors
 from aion_store_sql.migrations import ensure_schema
@@ -104,11 +104,10 @@ class SqlEventStore(EventStoreBase):
         # A commit of a few batches is over sooner than a hand-off to the writer thread.
         write = self._db.write_few if len(batches) <= _FEW_BATCHES else self._db.write
         with store_errors(self.url, "appending events", self._secret):
-            if isinstance(self._config, SqliteConfig):
-                try:
-                    return await write(append_as_expected, batches)
-                except HeadsMovedError:
-                    pass  # rolled back: a stale writer's batch, or a stream that exists
+            try:
+                return await write(append_as_expected, batches)
+            except HeadsMovedError:
+                pass  # rolled back: a stale writer's batch, or a stream that exists
             return await write(append_batches, batches)
 
     async def read_events(

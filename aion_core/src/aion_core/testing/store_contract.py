@@ -217,6 +217,47 @@ class StoreContract:
         assert [e.seq for e in stored] == [1, 2, 3]
         assert stored[1:] == list(contenders[winners[0]].events)
 
+    async def test_concurrent_starts_of_one_new_stream_have_exactly_one_winner(
+        self, store: EventStore
+    ) -> None:
+        contenders = [
+            batch_for(None, 0, make_events("new", [_started(f"Type{i}")])) for i in range(16)
+        ]
+        results = await asyncio.gather(*(store.append([batch]) for batch in contenders))
+        winners = [i for i, [conflict] in enumerate(results) if conflict is None]
+        assert len(winners) == 1
+        record = await store.get_workflow("new")
+        assert record is not None
+        assert record.workflow_type == f"Type{winners[0]}"
+        assert [e.seq for e in await store.read_events("new")] == [1]
+
+    async def test_calls_crossing_the_same_streams_in_opposite_orders_each_win_or_lose_whole(
+        self, store: EventStore
+    ) -> None:
+        ids = ["x", "y", "z"]
+        for workflow_id in ids:
+            await self._write(store, workflow_id, [_started()])
+        records = {workflow_id: await store.get_workflow(workflow_id) for workflow_id in ids}
+
+        def moves(order: list[str], tag: str) -> list[AppendBatch]:
+            signal = SignalReceived(signal_name=tag)
+            return [
+                batch_for(records[wid], 1, make_events(wid, [signal], after_seq=1)) for wid in order
+            ]
+
+        calls = [moves(ids if i % 2 else ids[::-1], f"c{i}") for i in range(8)]
+        results = await asyncio.gather(*(store.append(call) for call in calls))
+        for position, workflow_id in enumerate(ids):
+            stored = await store.read_events(workflow_id)
+            assert [e.seq for e in stored] == [1, 2]
+            won = [
+                i
+                for i, outcome in enumerate(results)
+                if outcome[position if i % 2 else len(ids) - 1 - position] is None
+            ]
+            assert len(won) == 1
+            assert stored[1].body == SignalReceived(signal_name=f"c{won[0]}")
+
     async def test_batches_of_one_call_succeed_or_conflict_independently(
         self, store: EventStore
     ) -> None:
