@@ -50,10 +50,9 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
-from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.selectable import TableValuedAlias
 from sqlalchemy.types import TypeEngine
 
@@ -61,6 +60,7 @@ from aion_core.errors import SequenceConflictError
 from aion_core.events import Event
 from aion_core.store.projection import TimerChanges
 from aion_core.store.records import AppendBatch, WorkflowRecord
+from aion_store_sql.compiled import compiled
 from aion_store_sql.rows import event_column, search_attribute_row, timer_row, workflow_column
 from aion_store_sql.schema import (
     EventRow,
@@ -468,38 +468,12 @@ def _execute_many(
             a row: `itemgetter` for dicts by column name, or one of `aion_store_sql.rows`
             for records.
     """
-    bulk = _bulk(statement, connection.dialect)
+    bulk = compiled(statement, connection.dialect)
     columns = [list(map(read(name), rows)) for name in bulk.names]
     for position, convert in bulk.conversions:
         columns[position] = list(map(convert, columns[position]))
     result = connection.exec_driver_sql(bulk.sql, list(zip(*columns, strict=True)))
     return result.rowcount
-
-
-@dataclass(frozen=True)
-class _Bulk:
-    """A statement compiled for one dialect: its parameters in order, and their conversions."""
-
-    sql: str
-    names: tuple[str, ...]
-    conversions: tuple[tuple[int, Callable[[Any], Any]], ...]
-
-
-@cache
-def _bulk(statement: Executable, dialect: Dialect) -> _Bulk:
-    assert isinstance(statement, ClauseElement)
-    compiled = statement.compile(dialect=dialect)
-    assert isinstance(compiled, SQLCompiler)
-    assert compiled.positiontup is not None, "both drivers take positional parameters"
-    names = tuple(compiled.positiontup)
-    processors = [
-        compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
-    ]
-    return _Bulk(
-        sql=str(compiled),
-        names=names,
-        conversions=tuple((i, p) for i, p in enumerate(processors) if p is not None),
-    )
 
 
 def _chunks(items: list[str]) -> Iterator[list[str]]:

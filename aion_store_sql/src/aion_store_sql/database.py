@@ -140,7 +140,7 @@ class _SqliteBackend:
         self._reader_threads = ThreadPoolExecutor(
             _SQLITE_READERS, thread_name_prefix="aion-sqlite-reader"
         )
-        self._lookups = _ThreadConnections(_sqlite_engine(config, begin="BEGIN", pool=NullPool))
+        self._lookups = _ThreadConnections(_sqlite_engine(config, begin=None, pool=NullPool))
 
     async def write(self, work: Work[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
         # Once started, a transaction runs to its end even if the caller stops
@@ -159,9 +159,13 @@ class _SqliteBackend:
         return await self.write(work, *args, **kwargs)
 
     async def read(self, work: Work[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        # One statement sees one commit: no BEGIN around it, no COMMIT after.
         connection = self._lookups.connection
-        with connection.begin():
+        try:
             return work(connection, *args, **kwargs)
+        finally:
+            if connection.in_transaction():
+                connection.rollback()  # SQLAlchemy's own bookkeeping; SQLite has none open
 
     async def scan(self, work: Work[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
         def transaction() -> _T:
@@ -261,8 +265,9 @@ def _execute_when_unlocked(cursor: sqlite3.Cursor, statement: str, timeout: floa
 
 
 def _sqlite_engine(
-    config: SqliteConfig, *, begin: str, pool_size: int = 1, pool: type[Pool] = QueuePool
+    config: SqliteConfig, *, begin: str | None, pool_size: int = 1, pool: type[Pool] = QueuePool
 ) -> Engine:
+    """An engine on the file; `begin` starts its transactions (None: each statement is one)."""
     sizing = {"pool_size": pool_size, "max_overflow": 0} if pool is QueuePool else {}
     engine = create_engine(
         config.sqlalchemy_url,
@@ -293,8 +298,10 @@ def _sqlite_engine(
             _execute_when_unlocked(cursor, pragma, config.busy_timeout)
         cursor.close()
 
-    @event.listens_for(engine, "begin")
-    def _begin(connection: Connection) -> None:
-        connection.exec_driver_sql(begin)
+    if begin is not None:
+
+        @event.listens_for(engine, "begin")
+        def _begin(connection: Connection) -> None:
+            connection.exec_driver_sql(begin)
 
     return engine

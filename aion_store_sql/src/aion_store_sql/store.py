@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Integer, RowMapping, bindparam, select
+from sqlalchemy import Integer, bindparam, select
 from sqlalchemy.engine import Connection
 
 from aion_core.errors import CorruptHistoryError, SequenceConflictError, StoreError
@@ -14,11 +14,12 @@ from aion_core.store.protocol import EventStoreBase
 from aion_core.store.records import AppendBatch, TimerRecord, WorkflowFilter, WorkflowRecord
 from aion_store_sql import timers, visibility
 from aion_store_sql.append import HeadsMovedError, append_as_expected, append_batches
+from aion_store_sql.compiled import fetch_mappings
 from aion_store_sql.config import StoreConfig, parse_store_url
 from aion_store_sql.database import Database
 from aion_store_sql.errors import store_errors
 from aion_store_sql.migrations import ensure_schema
-from aion_store_sql.rows import event_from_row
+from aion_store_sql.rows import Row, event_from_row
 from aion_store_sql.schema import EventRow, StreamHeadRow
 
 __all__ = ["SqlEventStore"]
@@ -215,17 +216,16 @@ _LAST_SEQ = select(StreamHeadRow.last_seq).where(
 
 def _event_rows(
     connection: Connection, workflow_id: str, after_seq: int, limit: int | None
-) -> list[RowMapping]:
+) -> list[Row]:
     statement = _EVENTS_AFTER if limit is None else _SOME_EVENTS_AFTER
     parameters = {"workflow_id": workflow_id, "after_seq": after_seq, "limit": limit}
-    result = connection.execute(statement, parameters)
     try:
-        return [row._mapping for row in result.all()]
+        return fetch_mappings(connection, statement, parameters)
     except (ValueError, TypeError, OverflowError) as error:
         # A column the driver itself cannot convert (SQLite keeps any value in any column).
         raise CorruptHistoryError(workflow_id, None, str(error)) from None
 
 
 def _last_seq(connection: Connection, workflow_id: str) -> int:
-    last: int | None = connection.execute(_LAST_SEQ, {"workflow_id": workflow_id}).scalar()
-    return last or 0
+    rows = fetch_mappings(connection, _LAST_SEQ, {"workflow_id": workflow_id})
+    return int(rows[0]["last_seq"]) if rows else 0

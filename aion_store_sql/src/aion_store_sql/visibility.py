@@ -7,16 +7,17 @@ attributes), so it sees one commit even under PostgreSQL's READ COMMITTED.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import groupby
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, Subquery, bindparam, exists, func, select
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Result
 
 from aion_core.errors import CorruptHistoryError
 from aion_core.events import SearchAttributeValue, WorkflowStatus
 from aion_core.store.records import WorkflowFilter, WorkflowRecord
+from aion_store_sql.compiled import fetch_mappings
 from aion_store_sql.rows import search_attribute_row, workflow_from_row
 from aion_store_sql.schema import SearchAttributeRow, WorkflowRow
 
@@ -34,7 +35,11 @@ def get_workflow(connection: Connection, workflow_id: str) -> WorkflowRecord | N
     Raises:
         CorruptHistoryError: Its row does not decode.
     """
-    rows = connection.execute(_ONE_WORKFLOW, {"workflow_id": workflow_id}).all()
+    try:
+        rows = fetch_mappings(connection, _ONE_WORKFLOW, {"workflow_id": workflow_id})
+    except (ValueError, TypeError, OverflowError) as error:
+        # A column the driver itself cannot convert (SQLite keeps any value in any column).
+        raise CorruptHistoryError(workflow_id, None, str(error)) from None
     records = _records(rows, skip_corrupt=False)
     return records[0] if records else None
 
@@ -50,7 +55,7 @@ def list_workflows(connection: Connection, query: WorkflowFilter) -> list[Workfl
         .subquery()
     )
     statement = _with_attributes(page, [page.c.start_time.desc(), page.c.workflow_id])
-    return _records(connection.execute(statement).all(), skip_corrupt=True)
+    return _records(_mappings(connection.execute(statement)), skip_corrupt=True)
 
 
 def count_workflows(connection: Connection, query: WorkflowFilter) -> int:
@@ -69,7 +74,7 @@ def open_workflows(connection: Connection, after_id: str, limit: int) -> list[Wo
         .subquery()
     )
     statement = _with_attributes(page, [page.c.workflow_id])
-    return _records(connection.execute(statement).all(), skip_corrupt=True)
+    return _records(_mappings(connection.execute(statement)), skip_corrupt=True)
 
 
 def _conditions(query: WorkflowFilter) -> list[ColumnElement[bool]]:
@@ -128,9 +133,8 @@ _ONE_WORKFLOW = _with_attributes(
 )
 
 
-def _records(result_rows: Sequence[Any], *, skip_corrupt: bool) -> list[WorkflowRecord]:
+def _records(rows: Sequence[Mapping[Any, Any]], *, skip_corrupt: bool) -> list[WorkflowRecord]:
     """Workflow records from rows of `_with_attributes`, grouped by workflow."""
-    rows = [row._mapping for row in result_rows]
     records = []
     for workflow_id, group in groupby(rows, key=lambda row: row["workflow_id"]):
         workflow_rows = list(group)
@@ -141,6 +145,10 @@ def _records(result_rows: Sequence[Any], *, skip_corrupt: bool) -> list[Workflow
                 raise
             log.error("skipping workflow %r in a listing: %s", workflow_id, error)
     return records
+
+
+def _mappings(result: Result[Any]) -> list[Mapping[Any, Any]]:
+    return [row._mapping for row in result]
 
 
 def _attributes(rows: Iterable[Any]) -> list[Any]:
