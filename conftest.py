@@ -244,6 +244,10 @@ class EmbeddedPostgres:
         with (self.data_dir / "postgresql.conf").open("a") as conf:
             conf.write("\n# aion test fixture\n")
             conf.writelines(f"{key} = {value}\n" for key, value in settings.items())
+        self.start_again()
+
+    def start_again(self) -> None:
+        """Start the server on the data it has (after `stop`); waits until it is up."""
         self._run(
             "pg_ctl",
             "start",
@@ -321,6 +325,17 @@ def postgres_url(server_dirs: ServerDirs) -> Iterator[str]:
     try:
         server.start()
         yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def own_postgres(server_dirs: ServerDirs) -> Iterator[EmbeddedPostgres]:
+    """A PostgreSQL server of the test's own (always embedded), which it may stop and restart."""
+    server = EmbeddedPostgres(server_dirs.new("postgres-own"))
+    try:
+        server.start()
+        yield server
     finally:
         server.stop()
 

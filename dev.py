@@ -1,12 +1,15 @@
 """Development entry point: one command per task, on a clean clone with only Python and pip.
 
     python3 dev.py demo      run `aion demo`: the bundled order saga on a SQLite file
-    python3 dev.py test      lint, format check, type check and the whole test suite
+    python3 dev.py test      lint, format check, type check, the whole test suite and the
+                             reliability suite (crashes, faults, bad input: reliability/)
     python3 dev.py install   only (re)create the development virtualenv in .venv
 
 The first run creates `.venv` and installs every workspace member (editable)
 with the development tools; later runs reinstall only when a pyproject.toml
-changed. Arguments after `test` go to pytest (`python3 dev.py test -k store`).
+changed. Arguments after `test` go to pytest and narrow the run to the test
+suite (`python3 dev.py test -k store`); `python3 dev.py reliability [ARGS]` runs
+only the reliability suite.
 """
 
 from __future__ import annotations
@@ -76,6 +79,12 @@ def ensure_venv() -> None:
     STAMP.write_text(wanted)
 
 
+def report_no_tests(code: int) -> int:
+    if code == PYTEST_NO_TESTS_COLLECTED:
+        print("dev.py: pytest collected no tests; that is a failure, not a pass", flush=True)
+    return code
+
+
 def test(pytest_args: list[str]) -> int:
     ensure_venv()
     steps: list[tuple[str, list[str | Path]]] = [
@@ -84,11 +93,13 @@ def test(pytest_args: list[str]) -> int:
         ("mypy", [BIN / "mypy"]),
         ("pytest", [PYTHON, "-m", "pytest", *pytest_args]),
     ]
+    if not pytest_args:
+        steps.append(("reliability", [PYTHON, "-m", "pytest", "reliability"]))
     failed: list[str] = []
     for name, cmd in steps:
         code = run(*cmd)
-        if name == "pytest" and code == PYTEST_NO_TESTS_COLLECTED:
-            print("dev.py: pytest collected no tests; that is a failure, not a pass", flush=True)
+        if name in ("pytest", "reliability"):
+            report_no_tests(code)
         if code != 0:
             failed.append(f"{name} (exit {code})")
     if failed:
@@ -104,13 +115,16 @@ def main(argv: list[str]) -> int:
     command, rest = (argv[0], argv[1:]) if argv else ("test", [])
     if command == "test":
         return test(rest)
+    if command == "reliability":
+        ensure_venv()
+        return report_no_tests(run(PYTHON, "-m", "pytest", "reliability", *rest))
     if command == "install":
         ensure_venv()
         return 0
     if command == "demo":
         ensure_venv()
         return run(BIN / "aion", "demo", *rest)
-    sys.exit(f"dev.py: unknown command {command!r}; use 'demo', 'test' or 'install'")
+    sys.exit(f"dev.py: unknown command {command!r}; use 'demo', 'test', 'reliability' or 'install'")
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ seeing committed data only, and each returns its result to the event loop.
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import threading
 import time
@@ -42,7 +43,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool, Pool, QueuePool
 
-from aion_core.errors import ConfigurationError
+from aion_core.errors import ConfigurationError, StoreUnavailableError
 from aion_store_sql.config import PostgresConfig, SqliteConfig, StoreConfig
 
 __all__ = ["Database"]
@@ -62,6 +63,7 @@ class Database:
 
     Raises:
         ConfigurationError: The folder of a SQLite file does not exist.
+        StoreUnavailableError: A SQLite file, or its folder, is read-only.
     """
 
     def __init__(self, config: StoreConfig) -> None:
@@ -72,6 +74,7 @@ class Database:
                 raise ConfigurationError(
                     f"{config.url}: folder {config.path.parent} does not exist; create it first"
                 )
+            _check_writable(config)
             self._backend = _SqliteBackend(config)
         else:
             self._backend = _PostgresBackend(config)
@@ -103,6 +106,22 @@ class Database:
     async def dispose(self) -> None:
         """Close every connection."""
         await self._backend.dispose()
+
+
+def _check_writable(config: SqliteConfig) -> None:
+    """Refuse a database SQLite could not write: it would fail on open, saying less.
+
+    Raises:
+        StoreUnavailableError: The file, or its folder, is read-only.
+    """
+    folder, path = config.path.parent, config.path
+    for where in (path, folder) if path.exists() else (folder,):
+        if not os.access(where, os.W_OK):
+            raise StoreUnavailableError(
+                f"{config.url}: {where} is read-only; SQLite writes the database and, next to "
+                "it, its -wal and -shm files. Make it writable (or mount it read-write) and "
+                "open the store again"
+            )
 
 
 class _PostgresBackend:
