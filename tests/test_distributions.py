@@ -33,6 +33,7 @@ DISTRIBUTIONS = {
 # pytest (an extra), and the metrics plugin's CLI options are added by a hook only
 # the `aion` command calls (with click).
 NEEDS_EXTRA = {
+    "aion_core.testing.programs",
     "aion_core.testing.store_contract",
     "aion_core.testing.transport_contract",
     "aion_plugin_metrics.cli",

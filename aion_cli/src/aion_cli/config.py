@@ -1,12 +1,13 @@
-"""Where `--store`, `--transport`, `--namespace` and `--log-level` come from, in order.
+"""Where the settings (`--store`, `--transport`, `--max-payload-bytes`, ...) come from, in order.
 
 1. the command's own flag (``aion list --store URL``), then the same flag given
    before the command (``aion --store URL list``);
 2. the environment: ``AION_STORE``, ``AION_TRANSPORT``, ``AION_NAMESPACE``,
-   ``AION_LOG_LEVEL``;
+   ``AION_LOG_LEVEL``, ``AION_MAX_PAYLOAD_BYTES``;
 3. the config file: ``--config PATH`` (or ``AION_CONFIG``), else ``aion.toml``
    in the working directory when it exists, with top-level keys ``store``,
-   ``transport``, ``namespace``, ``log_level``;
+   ``transport``, ``namespace``, ``log_level``, ``max_payload_bytes`` (a size:
+   ``"4MiB"`` or a number of bytes);
 4. the built-in default of each setting.
 
 The file is read once, when the root command starts, and kept in the Click
@@ -39,17 +40,20 @@ __all__ = [
 CONFIG_FILE = "aion.toml"
 """The config file read from the working directory when no ``--config`` is given."""
 
-Setting = Literal["store", "transport", "namespace", "log_level"]
+Setting = Literal["store", "transport", "namespace", "log_level", "max_payload_bytes"]
 
 SETTINGS: dict[Setting, str] = {
     "store": "AION_STORE",
     "transport": "AION_TRANSPORT",
     "namespace": "AION_NAMESPACE",
     "log_level": "AION_LOG_LEVEL",
+    "max_payload_bytes": "AION_MAX_PAYLOAD_BYTES",
 }
 """Every setting and the environment variable that gives it."""
 
 _META_KEY = "aion.config"
+_NUMBERS: frozenset[str] = frozenset({"max_payload_bytes"})
+"""Settings the config file may give as a TOML integer as well as a string."""
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,7 @@ def load_config(
 
     Raises:
         ConfigurationError: The file is not valid TOML, has a key aion does not know,
-            or a value that is not a string.
+            or a value that is not a string (or, for a size, an integer).
     """
     if path is None and Path(CONFIG_FILE).is_file():
         path = Path(CONFIG_FILE)
@@ -111,14 +115,18 @@ def _read(path: Path) -> dict[str, str]:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ConfigurationError(f"config file {path} is not valid TOML: {error}") from None
     known = ", ".join(SETTINGS)
+    settings: dict[str, str] = {}
     for key, value in document.items():
         if key not in SETTINGS:
             raise ConfigurationError(f"config file {path}: unknown key {key!r}; aion reads {known}")
+        if key in _NUMBERS and isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
         if not isinstance(value, str):
             raise ConfigurationError(
                 f'config file {path}: {key} must be a string, such as {key} = "..."'
             )
-    return dict(document)
+        settings[key] = value
+    return settings
 
 
 def config_of(ctx: click.Context) -> Config:

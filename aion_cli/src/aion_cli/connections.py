@@ -17,6 +17,9 @@ from datetime import timedelta
 from typing import TypeVar
 from urllib.parse import parse_qs, urlsplit
 
+import click
+
+from aion_cli.options import configured_max_payload_bytes
 from aion_core import Client
 from aion_core.engine import default_store_url
 from aion_core.errors import (
@@ -138,12 +141,15 @@ async def connect_client(
             "transport in aion.toml) to reach the engine nodes started with aion serve"
         )
     seconds = timedelta(seconds=timeout)
+    # The limit comes from AION_MAX_PAYLOAD_BYTES or aion.toml: set once for every command.
+    max_payload_bytes = configured_max_payload_bytes(click.get_current_context(silent=True))
     client = await Client.connect(
         with_namespace(transport, namespace),
         plugins=plugins,
         call_timeout=seconds,
         query_timeout=seconds,
         identity=f"aion-cli@{socket.gethostname()}",
+        max_payload_bytes=max_payload_bytes,
     )
     async with client:
         yield client

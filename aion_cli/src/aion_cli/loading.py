@@ -26,6 +26,10 @@ def import_module(name: str) -> ModuleType:
         return importlib.import_module(name)
     except ImportError as error:
         raise click.BadParameter(f"cannot import {name!r}: {error}") from None
+    except (ValueError, TypeError):  # "" or ".relative": not a module name at all
+        raise click.BadParameter(
+            f"cannot import {name!r}: not a module name, such as myapp.flows"
+        ) from None
 
 
 def definitions_in(modules: list[ModuleType]) -> tuple[list[Any], list[Any]]:

@@ -103,9 +103,10 @@ def build_cli(plugins: Plugins) -> click.Group:
         \b
         Settings, first found wins:
           1. flags: --store, --transport, --namespace (here or after the command)
-          2. environment: AION_STORE, AION_TRANSPORT, AION_NAMESPACE, AION_LOG_LEVEL
+          2. environment: AION_STORE, AION_TRANSPORT, AION_NAMESPACE, AION_LOG_LEVEL,
+             AION_MAX_PAYLOAD_BYTES
           3. aion.toml in the working directory (or --config PATH), with the
-             keys store, transport, namespace, log_level
+             keys store, transport, namespace, log_level, max_payload_bytes
           4. defaults: sqlite:///aion.db, inproc://, namespace 'default'
 
         \b

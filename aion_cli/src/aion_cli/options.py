@@ -1,6 +1,7 @@
 """Options shared by several commands, defined once.
 
-`--store`, `--transport`, `--namespace` and `--log-level` are settings: given
+`--store`, `--transport`, `--namespace`, `--log-level` and `--max-payload-bytes`
+are settings: given
 on the command, before it (``aion --store URL list``), in the environment or
 in ``aion.toml`` (see `aion_cli.config`). Their callback fills in a value the
 command line left out from those sources, so commands receive the final value.
@@ -13,15 +14,19 @@ from typing import Any
 
 import click
 
+from aion_cli.arguments import ByteSize
 from aion_cli.config import Setting, config_of
+from aion_core.converter import DEFAULT_MAX_PAYLOAD_BYTES
 
 __all__ = [
     "DEFAULT_TRANSPORT",
     "client_options",
+    "configured_max_payload_bytes",
     "global_setting_options",
     "input_option",
     "json_option",
     "log_level_option",
+    "max_payload_option",
     "namespace_option",
     "reason_option",
     "store_option",
@@ -42,6 +47,11 @@ _TRANSPORT_HELP = (
 _NAMESPACE_HELP = (
     "Keeps applications sharing a transport apart (a namespace= in the transport URL wins). "
     "Else AION_NAMESPACE, else namespace in aion.toml; default 'default'."
+)
+_MAX_PAYLOAD_HELP = (
+    "Largest JSON of one payload (input, argument, result), e.g. 4MiB; bigger ones are refused "
+    "and nothing is recorded. Else AION_MAX_PAYLOAD_BYTES, else max_payload_bytes in aion.toml; "
+    f"default {DEFAULT_MAX_PAYLOAD_BYTES // (1024 * 1024)}MiB."
 )
 _LOG_LEVEL_HELP = (
     "How much to log to stderr. Else AION_LOG_LEVEL, else log_level in aion.toml; default warning."
@@ -86,6 +96,13 @@ log_level_option = click.option(
     callback=_setting("log_level", "warning"),
     help=_LOG_LEVEL_HELP,
 )
+max_payload_option = click.option(
+    "--max-payload-bytes",
+    type=ByteSize(),
+    metavar="SIZE",
+    callback=_setting("max_payload_bytes", DEFAULT_MAX_PAYLOAD_BYTES),
+    help=_MAX_PAYLOAD_HELP,
+)
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 timeout_option = click.option(
     "--timeout",
@@ -122,3 +139,19 @@ def global_setting_options(command: Callable[..., Any]) -> Callable[..., Any]:
 def client_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """`--transport`, `--namespace` and `--timeout`: what commands talking to engines take."""
     return transport_option(namespace_option(timeout_option(command)))
+
+
+def configured_max_payload_bytes(ctx: click.Context | None) -> int:
+    """The payload limit from the environment or aion.toml (commands without the flag).
+
+    Raises:
+        click.BadParameter: The configured value is not a size.
+    """
+    found = config_of(ctx).lookup("max_payload_bytes") if ctx is not None else None
+    if found is None:
+        return DEFAULT_MAX_PAYLOAD_BYTES
+    text, source = found
+    try:
+        return ByteSize().convert(text, None, ctx)
+    except click.BadParameter as error:
+        raise click.BadParameter(f"{error.message} (from {source})", ctx) from None

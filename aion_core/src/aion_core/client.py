@@ -23,6 +23,7 @@ from typing import Any, Self
 
 from aion_core.calls import Call, QueryCall
 from aion_core.codec import PayloadCodecChain
+from aion_core.converter import DEFAULT_MAX_PAYLOAD_BYTES, check_max_payload_bytes
 from aion_core.definitions import workflow_definition
 from aion_core.events import Event, Payload
 from aion_core.lifecycle import Service
@@ -44,6 +45,10 @@ class Client(WorkflowOperations, Service):
         call_timeout: How long a call waits for the owning engine to answer.
         query_timeout: How long a query may wait for its answer by default.
         identity: Who the client is, recorded as the sender of its signals.
+        max_payload_bytes: Largest JSON of one workflow input, signal, query or update
+            argument this client sends (`PayloadTooLargeError` above it, nothing sent);
+            default `DEFAULT_MAX_PAYLOAD_BYTES` (2 MiB), None for no limit here (the
+            engine's own limit still applies).
     """
 
     def __init__(
@@ -55,8 +60,10 @@ class Client(WorkflowOperations, Service):
         call_timeout: timedelta = timedelta(seconds=30),
         query_timeout: timedelta = timedelta(seconds=10),
         identity: str = "client",
+        max_payload_bytes: int | None = DEFAULT_MAX_PAYLOAD_BYTES,
     ) -> None:
         self.transport = transport
+        self.max_payload_bytes = check_max_payload_bytes(max_payload_bytes)
         self.plugins = plugins or load_plugins()
         self.codec = PayloadCodecChain(self.plugins.payload_codecs())
         self.client_interceptors = self.plugins.client_interceptors()

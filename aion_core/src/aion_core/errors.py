@@ -18,6 +18,7 @@ __all__ = [
     "CorruptHistoryError",
     "HistoryFormatError",
     "NondeterminismError",
+    "PayloadTooLargeError",
     "PayloadValidationError",
     "PluginError",
     "QueryError",
@@ -79,6 +80,35 @@ class PluginError(AionError):
 
 class PayloadValidationError(AionError, ValueError):
     """A payload does not match the declared type; raised before anything is recorded."""
+
+
+class PayloadTooLargeError(PayloadValidationError):
+    """A payload is larger than the configured limit; nothing was recorded or sent.
+
+    The limit is ``max_payload_bytes`` of the `Engine`, `Client` or `Worker` that
+    encoded the value (`aion_core.converter.DEFAULT_MAX_PAYLOAD_BYTES` by default), on
+    the payload's JSON; or the largest message a transport carries (`fix` says how
+    to raise that one).
+
+    Args:
+        what: What was too large ("workflow 'Checkout' argument 1", "activity result").
+        size: Its size in bytes.
+        limit: The limit in bytes.
+        fix: How to raise the limit, when it is not ``max_payload_bytes``.
+    """
+
+    def __init__(self, what: str, size: int, limit: int, *, fix: str = "") -> None:
+        self.what = what
+        self.size = size
+        self.limit = limit
+        fix = fix or (
+            "raise the limit with max_payload_bytes= on Engine, Client and Worker "
+            "(--max-payload-bytes, AION_MAX_PAYLOAD_BYTES or max_payload_bytes in aion.toml)"
+        )
+        super().__init__(
+            f"{what} is {size} bytes, over the limit of {limit} bytes; nothing was recorded. "
+            f"Pass a reference to the data (a URL, a file, a row id) instead of the data, or {fix}"
+        )
 
 
 # --- stores and histories ----------------------------------------------------------------------

@@ -43,9 +43,19 @@ HISTORY_DOCUMENT_FORMAT = "aion.history"
 _BODY: TypeAdapter[EventBody] = TypeAdapter(EventBody)
 
 
+_NEWER = "written by a newer aion? upgrade aion to read it"
+
+
 def _first_problem(error: ValidationError) -> str:
     problem = error.errors()[0]
     where = ".".join(str(part) for part in problem["loc"]) or "document"
+    # An unknown event type or field is what a newer aion's history looks like: say so,
+    # instead of listing every type this version knows.
+    if problem["type"] == "union_tag_invalid":
+        tag = (problem.get("ctx") or {}).get("tag")
+        return f"{where}: event type {tag!r} is unknown to this version of aion ({_NEWER})"
+    if problem["type"] == "extra_forbidden":
+        return f"{where}: a field unknown to this version of aion ({_NEWER})"
     return f"{where}: {problem['msg']}"
 
 

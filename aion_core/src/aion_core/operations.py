@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from datetime import datetime, timedelta
-from typing import Any, Literal, TypeVar, cast
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, TypeVar, cast, get_args
+
+from pydantic import ValidationError
 
 from aion_core.calls import (
     Call,
@@ -74,6 +76,7 @@ class WorkflowOperations:
     """
 
     codec: PayloadCodecChain
+    max_payload_bytes: int | None
     identity: str
     query_timeout: timedelta
     client_interceptors: Sequence[ClientInterceptor]
@@ -187,9 +190,10 @@ class WorkflowOperations:
             WorkflowNotFoundError: No such workflow (nothing created).
             WorkflowClosedError: The run is closed (nothing recorded).
             PayloadValidationError: The arguments do not fit the handler.
+            PayloadTooLargeError: An argument is over ``max_payload_bytes`` (nothing recorded).
         """
         name, types, _ = await self._handler_types_in(workflow_id, "signal", signal)
-        payloads = to_payloads(args, types, f"signal {name!r}")
+        payloads = to_payloads(args, types, f"signal {name!r}", max_bytes=self.max_payload_bytes)
 
         async def send(headers: dict[str, str]) -> None:
             body = SignalReceived(
@@ -210,7 +214,9 @@ class WorkflowOperations:
             WorkflowNotFoundError: No such workflow.
         """
         name, types, return_type = await self._handler_types_in(workflow_id, "query", query)
-        args_payloads = to_payloads(args, types, f"query {name!r}")
+        args_payloads = to_payloads(
+            args, types, f"query {name!r}", max_bytes=self.max_payload_bytes
+        )
         limit = (timeout or self.query_timeout).total_seconds()
 
         async def send(headers: dict[str, str]) -> Payload:
@@ -230,7 +236,7 @@ class WorkflowOperations:
         carrying the recorded failure) or `UpdateRejectedError`.
         """
         name, types, return_type = await self._handler_types_in(workflow_id, "update", update)
-        payloads = to_payloads(args, types, f"update {name!r}")
+        payloads = to_payloads(args, types, f"update {name!r}", max_bytes=self.max_payload_bytes)
 
         async def send(headers: dict[str, str]) -> UpdateCompleted:
             accepted = UpdateAccepted(
@@ -340,21 +346,29 @@ class WorkflowOperations:
         Raises:
             PayloadValidationError: The input does not fit the workflow's signature
                 (nothing recorded).
+            PayloadTooLargeError: An argument is over ``max_payload_bytes`` (nothing recorded).
+            ConfigurationError: An unknown id policy, a timeout that is not positive or too
+                long, a search attribute that is not a string, number or boolean.
             WorkflowAlreadyStartedError: The id policies refuse a new run.
         """
         definition = self._definition_of(workflow)
         name = definition.name if definition is not None else str(workflow)
         param_types = definition.param_types if definition is not None else None
-        started = WorkflowStarted(
-            workflow_type=name,
-            input=to_payloads(args, param_types, f"workflow {name!r}"),
-            task_queue=task_queue or "default",
-            code_version=definition.code_version if definition is not None else "",
-            search_attributes=search_attributes or {},
-            execution_timeout=execution_timeout,
+        _check_start_options(id_conflict, id_reuse, execution_timeout)
+        payloads = to_payloads(
+            args, param_types, f"workflow {name!r}", max_bytes=self.max_payload_bytes
         )
-        if execution_timeout is not None and execution_timeout <= timedelta(0):
-            raise ConfigurationError("execution_timeout must be positive")
+        try:
+            started = WorkflowStarted(
+                workflow_type=name,
+                input=payloads,
+                task_queue=task_queue or "default",
+                code_version=definition.code_version if definition is not None else "",
+                search_attributes=search_attributes or {},
+                execution_timeout=execution_timeout,
+            )
+        except ValidationError as invalid:  # a search attribute or the task queue
+            raise ConfigurationError(f"cannot start {name!r}: {_first_problem(invalid)}") from None
         workflow_id = id or str(uuid.uuid4())
         if not workflow_id.strip():
             raise ConfigurationError("a workflow id must not be empty")
@@ -364,7 +378,12 @@ class WorkflowOperations:
             signal_name, types, _ = self._handler_types("signal", handler, name)
             signal = SignalReceived(
                 signal_name=signal_name,
-                args=to_payloads(tuple(signal_args), types, f"signal {signal_name!r}"),
+                args=to_payloads(
+                    tuple(signal_args),
+                    types,
+                    f"signal {signal_name!r}",
+                    max_bytes=self.max_payload_bytes,
+                ),
                 sender=self.identity,
             )
 
@@ -443,6 +462,36 @@ class WorkflowOperations:
         )  # fmt: skip
         count: int = await self.route(call)
         return count
+
+
+def _check_start_options(
+    id_conflict: str, id_reuse: str, execution_timeout: timedelta | None
+) -> None:
+    """Raise `ConfigurationError` for a policy aion does not know or an unusable timeout."""
+    for option, value, allowed in (
+        ("id_conflict", id_conflict, get_args(IdConflictPolicy)),
+        ("id_reuse", id_reuse, get_args(IdReusePolicy)),
+    ):
+        if value not in allowed:
+            choices = ", ".join(repr(choice) for choice in allowed)
+            raise ConfigurationError(f"{option} must be one of {choices}, not {value!r}")
+    if execution_timeout is None:
+        return
+    if not isinstance(execution_timeout, timedelta) or execution_timeout <= timedelta(0):
+        raise ConfigurationError("execution_timeout must be positive, a timedelta")
+    try:
+        datetime.now(UTC) + execution_timeout
+    except OverflowError:  # the engine could never compute the deadline
+        raise ConfigurationError(
+            f"execution_timeout of {execution_timeout} is too long: the deadline would fall "
+            "after the year 9999"
+        ) from None
+
+
+def _first_problem(invalid: ValidationError) -> str:
+    problem = invalid.errors()[0]
+    where = ".".join(str(part) for part in problem["loc"]) or "value"
+    return f"{where}: {problem['msg']}"
 
 
 def _statuses(

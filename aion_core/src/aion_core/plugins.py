@@ -211,7 +211,8 @@ class Plugins:
         url_scheme(url, kind="store" if kind == "store" else "transport")
         found = getattr(self._hook, hook_name)(url=url, **arguments)
         if found is None:
-            raise UnknownURLSchemeError(kind, redact_url(url), self._implementers(hook_name))
+            redacted = redact_url(url, token_auth=kind != "store")
+            raise UnknownURLSchemeError(kind, redacted, self._implementers(hook_name))
         return found
 
     def event_store(self, url: str) -> EventStore:

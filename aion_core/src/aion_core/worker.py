@@ -26,9 +26,19 @@ from typing import Any
 
 from aion_core.activity import ActivityContext, ActivityInfo
 from aion_core.codec import PayloadCodecChain
-from aion_core.converter import from_payloads, to_payload
+from aion_core.converter import (
+    DEFAULT_MAX_PAYLOAD_BYTES,
+    check_max_payload_bytes,
+    from_payloads,
+    to_payload,
+)
 from aion_core.definitions import ActivityDefinition, activity_definition
-from aion_core.errors import AionError, ApplicationError, ConfigurationError
+from aion_core.errors import (
+    AionError,
+    ApplicationError,
+    ConfigurationError,
+    PayloadTooLargeError,
+)
 from aion_core.failures import failure_from_exception
 from aion_core.interceptors import ActivityCall, invoke_activity
 from aion_core.lifecycle import Service
@@ -54,6 +64,9 @@ class Worker(Service):
         task_queue: The queue it takes tasks from.
         max_concurrency: Attempts running at once.
         plugins: The loaded plugins (activity interceptors and payload codecs apply here).
+        max_payload_bytes: Largest JSON of one activity result it reports; a bigger result
+            fails its attempt with `PayloadTooLargeError`, not retried. Default
+            `DEFAULT_MAX_PAYLOAD_BYTES` (2 MiB); None for no limit.
     """
 
     def __init__(
@@ -64,9 +77,11 @@ class Worker(Service):
         task_queue: str = "default",
         max_concurrency: int = 100,
         plugins: Plugins | None = None,
+        max_payload_bytes: int | None = DEFAULT_MAX_PAYLOAD_BYTES,
     ) -> None:
         if max_concurrency < 1:
             raise ConfigurationError("max_concurrency must be at least 1")
+        self.max_payload_bytes = check_max_payload_bytes(max_payload_bytes)
         self.plugins = plugins or load_plugins()
         self.transport = (
             self.plugins.transport_client(transport) if isinstance(transport, str) else transport
@@ -169,7 +184,13 @@ class Worker(Service):
         keep_alive = asyncio.create_task(_keep_alive(delivery))
         try:
             report = await self._attempt(task)
-            await self.transport.report(await self.codec.encode_payloads_in(report))
+            try:
+                await self.transport.report(await self.codec.encode_payloads_in(report))
+            except PayloadTooLargeError as too_large:
+                # The transport cannot carry this result, now or on any retry: the
+                # attempt fails for good instead of running again and again.
+                failed = self._failed(task, too_large, non_retryable=True)
+                await self.transport.report(await self.codec.encode_payloads_in(failed))
             await delivery.ack()
         except asyncio.CancelledError:
             # Cancelled by its engine (which records the outcome) or by close().
@@ -227,8 +248,11 @@ class Worker(Service):
         except Exception as error:
             return self._failed(task, error)
         try:
-            payload = to_payload(result, definition.return_type, what="activity result")
-        except AionError as invalid:
+            payload = to_payload(
+                result, definition.return_type, what="activity result",
+                max_bytes=self.max_payload_bytes,
+            )  # fmt: skip
+        except AionError as invalid:  # invalid or too large: every retry would be too
             return self._failed(task, invalid, non_retryable=True)
         return _report(task, self.identity, "completed", result=payload)
 

@@ -301,7 +301,12 @@ def continue_as_new(*args: Any) -> NoReturn:
     """End this run and start a fresh one of the same workflow (same id, new run id)."""
     instance = _instance()
     raise ContinueAsNew(
-        to_payloads(args, instance.definition.param_types, f"workflow {instance.definition.name}")
+        to_payloads(
+            args,
+            instance.definition.param_types,
+            f"workflow {instance.definition.name}",
+            max_bytes=instance.payload_limit,
+        )
     )
 
 
@@ -360,6 +365,8 @@ async def execute_activity(
     Raises:
         ActivityError: The activity failed for good; its cause is the last failure.
         PayloadValidationError: The arguments do not fit the activity's signature.
+        PayloadTooLargeError: An argument is over the engine's ``max_payload_bytes``
+            (uncaught, it fails the workflow, as any `PayloadValidationError` does).
     """
     instance = _instance()
     if isinstance(activity, str):
@@ -371,7 +378,9 @@ async def execute_activity(
     scheduled = ActivityScheduled(
         activity_id=instance.next_ordinal("activity"),
         activity_type=activity_type,
-        input=to_payloads(args, param_types, f"activity {activity_type!r}"),
+        input=to_payloads(
+            args, param_types, f"activity {activity_type!r}", max_bytes=instance.payload_limit
+        ),
         task_queue=task_queue or (instance.info.task_queue if instance.info else "default"),
         retry_policy=retry_policy or RetryPolicy(),
         start_to_close_timeout=start_to_close_timeout,
@@ -466,7 +475,9 @@ async def start_child_workflow(
         param_types, return_type = definition.param_types, definition.return_type
     pending = instance.children.start(
         child_type,
-        to_payloads(args, param_types, f"child workflow {child_type!r}"),
+        to_payloads(
+            args, param_types, f"child workflow {child_type!r}", max_bytes=instance.payload_limit
+        ),
         workflow_id=id,
         task_queue=task_queue or (instance.info.task_queue if instance.info else "default"),
         parent_close_policy=parent_close_policy,
@@ -510,7 +521,7 @@ async def signal_external(workflow_id: str, signal: object, *args: Any) -> None:
             raise ConfigurationError(f"{signal!r} is not a @workflow.signal handler")
         name = mark[1]
         param_types = handler_definition("signal", name, signal, skip_self=True).param_types  # type: ignore[arg-type]
-    payloads = to_payloads(args, param_types, f"signal {name!r}")
+    payloads = to_payloads(args, param_types, f"signal {name!r}", max_bytes=instance.payload_limit)
     await instance.send_signal(workflow_id, name, payloads)
 
 
@@ -541,5 +552,5 @@ def query_workflow(workflow_id: str, query: object, *args: Any) -> Awaitable[Any
         name = mark[1]
         found = handler_definition("query", name, query, skip_self=True)  # type: ignore[arg-type]
         param_types, return_type = found.param_types, found.return_type
-    payloads = to_payloads(args, param_types, f"query {name!r}")
+    payloads = to_payloads(args, param_types, f"query {name!r}", max_bytes=instance.payload_limit)
     return instance.queries_out.ask(workflow_id, name, payloads, return_type)

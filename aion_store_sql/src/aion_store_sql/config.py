@@ -104,6 +104,10 @@ def parse_store_url(url: str) -> StoreConfig:
         parsed = make_url(url)
     except ArgumentError:
         raise ConfigurationError(f"{redacted!r} is not a valid store URL") from None
+    except ValueError:  # SQLAlchemy's int() of the port, uncaught there
+        raise ConfigurationError(
+            f"{redacted!r} is not a valid store URL: its port is not a number"
+        ) from None
     if scheme in SQLITE_SCHEMES:
         return _sqlite(parsed, redacted)
     if scheme in POSTGRESQL_SCHEMES:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
+from nats.errors import MaxPayloadError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 from nats.js.errors import Error as JetStreamError
@@ -35,7 +36,7 @@ from aion_transport_nats.options import NatsOptions
 from aion_transport_nats.partitions import partition_of
 from aion_transport_nats.pulling import fetch
 from aion_transport_nats.streams import StreamNames, ensure_streams
-from aion_transport_nats.wire import decode_event, request_call
+from aion_transport_nats.wire import decode_event, over_max_payload, request_call
 
 __all__ = ["NatsTransportClient"]
 
@@ -180,12 +181,11 @@ class NatsTransportClient:
         if report.kind != "heartbeat":  # a re-sent outcome is de-duplicated by the stream
             task_id = f"{report.workflow_id}:{report.run_id}:{report.activity_id}:{report.attempt}"
             headers = {"Nats-Msg-Id": f"{task_id}:outcome"}
+        data = report.model_dump_json().encode()
         try:
-            await self.js.publish(
-                self._names.result_subject(partition),
-                report.model_dump_json().encode(),
-                headers=headers,
-            )
+            await self.js.publish(self._names.result_subject(partition), data, headers=headers)
+        except MaxPayloadError:
+            raise over_max_payload(self.nc, f"the {report.kind} report", len(data)) from None
         except (NatsError, JetStreamError) as error:
             raise TransportError(f"cannot report {report.kind}: {error}") from None
 

@@ -15,7 +15,7 @@ import re
 import ssl
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import nats
 import nats.errors
@@ -49,8 +49,12 @@ _NOT_YET_ANSWERING = (
 )
 
 
-class NatsUnavailableError(AionError):
-    """No NATS server of the transport URL could be reached."""
+class NatsUnavailableError(TransportError):
+    """No NATS server of the transport URL could be reached.
+
+    A `TransportError`, as `Client.connect` and `Engine.start` document: whoever
+    catches the transport being unreachable catches this too.
+    """
 
 
 async def connect(
@@ -96,6 +100,7 @@ async def connect(
     )
     connected = False
     attempts: list[Exception] = []
+    tls_failed = asyncio.Event()
 
     async def report_error(error: Exception) -> None:
         if connected:
@@ -103,6 +108,8 @@ async def connect(
         else:
             attempts.append(error)
             log.debug("connecting to NATS at %s: %r", where, error)
+            if isinstance(error, ssl.SSLError):
+                tls_failed.set()
 
     async def report_disconnected() -> None:
         log.info("disconnected from NATS at %s", where)
@@ -120,13 +127,37 @@ async def connect(
     if closed_cb is not None:
         kwargs["closed_cb"] = closed_cb
     try:
-        client = await nats.connect(**kwargs)
+        client = await _first_connection(kwargs, tls_failed)
     except (nats.errors.Error, OSError, TimeoutError) as error:
         raise _connection_error(where, attempts or [error]) from None
     connected = True
     # nats-py reads this option on every reconnect; from now on retry as configured.
     client.options["max_reconnect_attempts"] = reconnect_attempts
     return client
+
+
+async def _first_connection(kwargs: dict[str, Any], tls_failed: asyncio.Event) -> Client:
+    """``nats.connect(**kwargs)``, given up as soon as a TLS handshake fails.
+
+    After a failed handshake nats-py waits forever for the socket that
+    ``start_tls`` took over to close, so its first connection would never end;
+    and a certificate that does not verify will not verify on the next attempt.
+
+    Raises:
+        ssl.SSLError: A TLS handshake failed (the error callback saw why).
+    """
+    connecting = asyncio.ensure_future(nats.connect(**kwargs))
+    failed = asyncio.ensure_future(tls_failed.wait())
+    try:
+        await asyncio.wait((connecting, failed), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        failed.cancel()
+        if not connecting.done():
+            connecting.cancel()
+            await asyncio.wait((connecting,))
+    if connecting.cancelled():
+        raise ssl.SSLError("the TLS handshake with the NATS server failed")
+    return connecting.result()
 
 
 def _describe(error: BaseException) -> str:

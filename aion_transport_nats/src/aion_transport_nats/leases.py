@@ -195,6 +195,22 @@ class PartitionLeases:
         """The partitions this node owns now (``on_acquired`` done, not yet released or lost)."""
         return frozenset(self._owned)
 
+    def holds(self, partition: int) -> bool:
+        """Whether this node holds `partition`'s lease and may still act on it.
+
+        False once the lease is lost, and as soon as it has gone unrenewed for the
+        time after which the keeper drops it, even if the keeper has not run since: a
+        node whose process was frozen (SIGSTOP, a stalled VM) wakes up with work taken
+        in before its keeper notices, and must not act on a lease another node may
+        hold by now (the timing argument of the module docstring, checked at each use).
+        """
+        lease = self._leases.get(partition)
+        return (
+            lease is not None
+            and not lease.lost
+            and time.monotonic() - lease.renewed_at < self._loss_after
+        )
+
     async def start(self) -> None:
         """Create or open the bucket, register this node and begin balancing in the background.
 

@@ -141,6 +141,19 @@ class NatsEngineHandle:
         """Whether the workflow's partition is one this node holds the lease of."""
         return partition_of(workflow_id, self._partitions) in self._owned
 
+    def _serves(self, partition: int) -> bool:
+        """Whether calls and reports of `partition` may be carried out here now.
+
+        The lease is checked too, not only `_owned`: after a freeze (SIGSTOP, a stalled
+        VM) the calls and reports that piled up run before the lease keeper notices the
+        leases lapsed, and the new owner, sent the same calls, may have recorded them
+        already: a workflow loaded afresh here would pass the store's expected-seq check
+        and record them again (a signal twice in its history). Timers need no such check:
+        a fire is recorded only while the workflow still waits for it.
+        """
+        leases = self._leases
+        return partition in self._owned and leases is not None and leases.holds(partition)
+
     def _in(self, partition: int) -> Ownership:
         return lambda workflow_id: partition_of(workflow_id, self._partitions) == partition
 
@@ -210,6 +223,8 @@ class NatsEngineHandle:
                     await msg.respond(error_reply(garbage))
             return
         if call.owner_only and not (owner and self._engine_owns(call.workflow_id)):
+            if owner:
+                self._log_not_served(call)
             await self._moved(msg)  # the caller asks the new owner
             return
         this = asyncio.current_task()
@@ -251,7 +266,16 @@ class NatsEngineHandle:
                 await self.nc.publish(msg.reply, b"", headers={"Aion-Retry": "the partition moved"})
 
     def _engine_owns(self, workflow_id: str) -> bool:
-        return bool(workflow_id) and self.owns(workflow_id)
+        return bool(workflow_id) and self._serves(partition_of(workflow_id, self._partitions))
+
+    def _log_not_served(self, call: Call) -> None:
+        partition = partition_of(call.workflow_id, self._partitions)
+        state = "lapsed (unrenewed; was this node frozen?)" if partition in self._owned else "gone"
+        log.info(
+            "node %s: %s call for %r not served: the lease of partition %d is %s; "
+            "the caller asks its owner",
+            self.node_id, call.call, call.workflow_id, partition, state,
+        )  # fmt: skip
 
     # --- activity tasks and reports ------------------------------------------------------------
 
@@ -338,6 +362,9 @@ class NatsEngineHandle:
                 await msg.term()  # never deliver it again
             return
         with contextlib.suppress(NatsError, JetStreamError):
+            if not self._serves(partition):  # the new owner records it
+                await msg.nak(delay=_REDELIVER_AFTER)
+                return
             settled = await self._engine.attempt_reported(report)
             # Acknowledged only while the partition is still ours: a partition given up
             # meanwhile settles its attempts unrecorded, and the report is the new

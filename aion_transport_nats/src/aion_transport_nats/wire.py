@@ -13,15 +13,21 @@ import logging
 import time
 
 from nats.aio.client import Client as NATS
-from nats.errors import NoRespondersError
+from nats.errors import MaxPayloadError, NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 from pydantic import TypeAdapter
 
 from aion_core.calls import Call, decode_reply, decode_wire, encode_call
-from aion_core.errors import NoReplyError, TransportError
+from aion_core.errors import NoReplyError, PayloadTooLargeError, TransportError
 from aion_core.events import Event
 
-__all__ = ["decode_event", "encode_event", "is_repeatable", "request_call"]
+__all__ = [
+    "decode_event",
+    "encode_event",
+    "is_repeatable",
+    "over_max_payload",
+    "request_call",
+]
 
 log = logging.getLogger("aion.nats")
 
@@ -47,6 +53,16 @@ def decode_event(data: bytes) -> Event:
     return decode_wire(_EVENT, data, "event")
 
 
+def over_max_payload(nc: NATS, what: str, size: int) -> PayloadTooLargeError:
+    """The error for a message of `size` bytes the NATS server would refuse (its max_payload)."""
+    return PayloadTooLargeError(
+        what,
+        size,
+        nc.max_payload,
+        fix="raise max_payload in the nats-server configuration (it caps every message)",
+    )
+
+
 def is_repeatable(call: Call) -> bool:
     """Whether asking `call` twice does what asking once does (all but signals and updates).
 
@@ -66,6 +82,7 @@ async def request_call(nc: NATS, subject: str, call: Call, timeout: float) -> ob
 
     Raises:
         AionError: The owner's typed refusal.
+        PayloadTooLargeError: The call is larger than the server's max_payload (not sent).
         TransportError: No engine answered within `timeout` seconds.
     """
     data = encode_call(call)
@@ -87,6 +104,8 @@ async def request_call(nc: NATS, subject: str, call: Call, timeout: float) -> ob
             raise TransportError(f"{message}; is an engine node (aion serve) running?")
         try:
             reply = await nc.request(subject, data, timeout=min(left, attempt_timeout))
+        except MaxPayloadError:
+            raise over_max_payload(nc, f"the {call.call} call", len(data)) from None
         except NoRespondersError:
             last = "no engine owns it at the moment"
         except NatsTimeoutError:

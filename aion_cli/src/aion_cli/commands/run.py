@@ -10,7 +10,7 @@ import click
 from aion_cli.arguments import json_arguments
 from aion_cli.connections import store_url
 from aion_cli.loading import definitions_in, import_workflow
-from aion_cli.options import input_option, store_option
+from aion_cli.options import input_option, max_payload_option, store_option
 from aion_cli.output import echo_value, failure_message
 from aion_core import Engine, WorkflowFailureError
 from aion_core.plugins import Plugins
@@ -23,9 +23,15 @@ __all__ = ["run_command"]
 @input_option
 @click.option("--id", "workflow_id", help="The workflow id (default: random).")
 @store_option
+@max_payload_option
 @click.pass_obj
 def run_command(
-    plugins: Plugins, target: str, raw_input: str | None, workflow_id: str | None, store: str | None
+    plugins: Plugins,
+    target: str,
+    raw_input: str | None,
+    workflow_id: str | None,
+    store: str | None,
+    max_payload_bytes: int,
 ) -> None:
     """Run a workflow to completion here and print its result as JSON.
 
@@ -39,8 +45,9 @@ def run_command(
 
     async def run() -> Any:
         async with Engine(
-            url, workflows=workflows, activities=activities, plugins=plugins
-        ) as engine:
+            url, workflows=workflows, activities=activities, plugins=plugins,
+            max_payload_bytes=max_payload_bytes,
+        ) as engine:  # fmt: skip
             return await engine.execute_workflow(workflow, *arguments, id=workflow_id)
 
     try:

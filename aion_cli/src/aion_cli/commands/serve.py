@@ -18,7 +18,13 @@ import click
 
 from aion_cli.connections import namespace_in, store_url, with_namespace
 from aion_cli.loading import definitions_in, import_module
-from aion_cli.options import log_level_option, namespace_option, store_option, transport_option
+from aion_cli.options import (
+    log_level_option,
+    max_payload_option,
+    namespace_option,
+    store_option,
+    transport_option,
+)
 from aion_core import Engine, Worker
 from aion_core.lifecycle import Service
 from aion_core.plugins import Plugins
@@ -61,6 +67,7 @@ def _run_until_stopped(service: Service, what: str, log_level: str) -> None:
 @click.option(
     "--max-cached", default=1000, show_default=True, help="Live workflows kept in memory."
 )
+@max_payload_option
 @click.pass_obj
 def serve_command(
     plugins: Plugins,
@@ -71,6 +78,7 @@ def serve_command(
     log_level: str,
     activities: bool,
     max_cached: int,
+    max_payload_bytes: int,
 ) -> None:
     """Run an engine node for MODULE's workflows until stopped.
 
@@ -89,6 +97,7 @@ def serve_command(
         activities=found_activities if activities else (),
         plugins=plugins,
         max_cached_workflows=max_cached,
+        max_payload_bytes=max_payload_bytes,
     )
 
     what = (
@@ -107,6 +116,7 @@ def serve_command(
 @click.option(
     "--concurrency", default=100, show_default=True, help="Activity attempts running at once."
 )
+@max_payload_option
 @click.pass_obj
 def worker_command(
     plugins: Plugins,
@@ -116,6 +126,7 @@ def worker_command(
     log_level: str,
     task_queue: str,
     concurrency: int,
+    max_payload_bytes: int,
 ) -> None:
     """Run the activities of MODULE... for the engines, until stopped.
 
@@ -131,6 +142,7 @@ def worker_command(
         task_queue=task_queue,
         max_concurrency=concurrency,
         plugins=plugins,
+        max_payload_bytes=max_payload_bytes,
     )
 
     what = (

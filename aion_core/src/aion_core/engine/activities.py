@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -222,6 +222,12 @@ class ActivityExecutor:
             running.cancel_requested.set()
             if running.context is not None:
                 running.context.cancel()
+
+    def abandon_workflows(self, owns: Callable[[str], bool]) -> None:
+        """`abandon_workflow` for every workflow `owns` selects whose activities are driven here."""
+        for workflow_id in self._running.workflow_ids():
+            if owns(workflow_id):
+                self.abandon_workflow(workflow_id)
 
     def abandon_workflow(self, workflow_id: str) -> None:
         """Another engine owns the workflow now: stop driving its activities, record nothing.
@@ -621,7 +627,10 @@ class ActivityExecutor:
         if error is None:
             definition = self.definitions[scheduled.activity_type]
             try:
-                result = to_payload(work.result(), definition.return_type, what="activity result")
+                result = to_payload(
+                    work.result(), definition.return_type, what="activity result",
+                    max_bytes=self.engine.max_payload_bytes,
+                )  # fmt: skip
             except AionError as invalid:
                 failure = failure_from_exception(invalid).model_copy(update={"non_retryable": True})
                 return self._failed_attempt(

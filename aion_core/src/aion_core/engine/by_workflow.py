@@ -51,6 +51,10 @@ class ByWorkflow(Generic[_V]):
         keys = self._keys_of.get(workflow_id, ())
         return [key for key in keys if run_id is None or key[1] == run_id]
 
+    def workflow_ids(self) -> list[str]:
+        """The workflows that have values."""
+        return list(self._keys_of)
+
     def values(self) -> Iterator[_V]:
         """Every value."""
         return iter(list(self._values.values()))

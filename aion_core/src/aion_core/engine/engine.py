@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar
 
 from aion_core.codec import PayloadCodecChain
+from aion_core.converter import DEFAULT_MAX_PAYLOAD_BYTES, check_max_payload_bytes
 from aion_core.definitions import (
     ActivityDefinition,
     WorkflowDefinition,
@@ -27,7 +28,11 @@ from aion_core.definitions import (
 from aion_core.engine.activities import ActivityExecutor
 from aion_core.engine.children import ChildCoordinator
 from aion_core.engine.clock import Clock, SystemClock
-from aion_core.engine.collector import DEFAULT_GC_THRESHOLD, raise_gc_threshold
+from aion_core.engine.collector import (
+    DEFAULT_GC_THRESHOLD,
+    DiscardedInstances,
+    raise_gc_threshold,
+)
 from aion_core.engine.queries_out import QueryAsker
 from aion_core.engine.runner import WorkflowRunner
 from aion_core.engine.serving import CallServing
@@ -114,6 +119,15 @@ class Engine(CallServing, Service):
             engine starts, if the process still has Python's default (700): with thousands
             of workflows in memory, the default makes the collector scan a large heap very
             often (see `aion_core.engine.collector`). None leaves the collector alone.
+        max_payload_bytes: Largest JSON of one payload this engine records: a workflow
+            input, signal or update argument, query argument, activity input or result,
+            child input, workflow or update result. Above it a caller gets
+            `PayloadTooLargeError` and nothing is recorded; an activity attempt whose
+            result is too large fails (not retried); workflow code gets the error where it
+            passes the value (so a workflow result too large fails the workflow). Calls
+            from other processes are checked against it too. Payloads already in a history
+            are never checked again, so lowering it leaves running workflows alone.
+            Default `DEFAULT_MAX_PAYLOAD_BYTES` (2 MiB); None for no limit.
     """
 
     def __init__(
@@ -134,9 +148,11 @@ class Engine(CallServing, Service):
         on_exhausted: OnExhausted = "fail",
         query_timeout: timedelta = timedelta(seconds=10),
         gc_threshold: int | None = DEFAULT_GC_THRESHOLD,
+        max_payload_bytes: int | None = DEFAULT_MAX_PAYLOAD_BYTES,
     ) -> None:
         if max_cached_workflows < 1:
             raise ConfigurationError("max_cached_workflows must be at least 1")
+        self.max_payload_bytes = check_max_payload_bytes(max_payload_bytes)
         self.plugins = plugins or load_plugins()
         if store is None:
             store = default_store_url(self.plugins)
@@ -153,6 +169,8 @@ class Engine(CallServing, Service):
         activity_definitions = _by_name((activity_definition(a) for a in activities), "activity")
         self.max_cached_workflows = max_cached_workflows
         self.gc_threshold = gc_threshold
+        self.discarded = DiscardedInstances()
+        """Counts discarded workflow instances, and collects their cycles now and then."""
         self.observers = EngineObservers(self.plugins.engine_observers())
         self.committer = GroupCommitter(self.store, observers=self.observers)
         self.codec = PayloadCodecChain(self.plugins.payload_codecs())
@@ -257,11 +275,15 @@ class Engine(CallServing, Service):
     async def release(self, owns: Ownership) -> None:
         """Workflows for which `owns` holds are another engine's now: drop them from memory."""
         for workflow_id in [w for w in self._runners if owns(w)]:
-            runner = self._runners.pop(workflow_id)
-            await runner.stop()
+            # Gone already if evicted (or released by a concurrent call) while another stopped.
+            runner = self._runners.pop(workflow_id, None)
+            if runner is not None:
+                await runner.stop()  # (which may resume its activities: abandoned below)
             self.activities.abandon_workflow(workflow_id)
-            for key in [k for k in self._deadlines if k[0] == workflow_id]:
-                self._deadlines.pop(key).cancel()
+        # Evicted workflows too: their activities are still driven, their deadlines armed.
+        self.activities.abandon_workflows(owns)
+        for key in [k for k in self._deadlines if owns(k[0])]:
+            self._deadlines.pop(key).cancel()
         self.timers.ownership_changed()
 
     @property

@@ -261,10 +261,15 @@ class WorkflowRunner:
 
     def forget(self) -> None:
         """Drop the live instance and the recorder; the next step reloads both."""
+        self._discard_instance()
+        self.recorder = None
+
+    def _discard_instance(self) -> None:
+        """Stop the live instance for good, if there is one."""
         if self.instance is not None:
             self.instance.discard()
+            self.engine.discarded.add()
         self.instance = None
-        self.recorder = None
 
     # --- a step --------------------------------------------------------------------------------
 
@@ -332,9 +337,7 @@ class WorkflowRunner:
             if isinstance(arrival.body, WorkflowPaused | WorkflowResumed):
                 # Paused: inputs are kept, not delivered. Resumed: the next step
                 # replays and delivers them. Either way the live instance is stale.
-                if self.instance is not None:
-                    self.instance.discard()
-                self.instance = None
+                self._discard_instance()
             return
         try:
             instance = await self._instance_for(step)
@@ -346,6 +349,8 @@ class WorkflowRunner:
             return
         if not instance.accepts(arrival.body):
             raise WorkflowClosedError(self.workflow_id, "the event is no longer expected")
+        if isinstance(arrival.body, SignalReceived):
+            instance.handlers.check_signal(await self.engine.codec.decode_payloads_in(arrival.body))
         await self._activate(instance, arrival.body, step)
 
     def _check_pause_state(self, body: EventBody, step: _Step) -> None:
@@ -386,9 +391,7 @@ class WorkflowRunner:
             body = body.model_copy(update={"rewind_from": rewind_from, "rearmed_timers": rearmed})
         arrival.run_id = step.run_id
         step.add(body)
-        if self.instance is not None:
-            self.instance.discard()
-        self.instance = None
+        self._discard_instance()
 
     async def _take_update(self, arrival: Arrival, step: _Step) -> None:
         assert isinstance(arrival.body, UpdateAccepted)
@@ -417,6 +420,8 @@ class WorkflowRunner:
                     if instance is None:  # suspended: keep the signal for after reopen
                         step.add(request.signal)
                     else:
+                        signal = await self.engine.codec.decode_payloads_in(request.signal)
+                        instance.handlers.check_signal(signal)
                         await self._activate(instance, request.signal, step)
                 return
             if request.id_conflict == "fail":
@@ -440,12 +445,12 @@ class WorkflowRunner:
         started: WorkflowStarted,
         step: _Step,
     ) -> None:
-        if self.instance is not None:
-            self.instance.discard()
+        self._discard_instance()
         step.begin_run(run_id)
         self.instance = WorkflowInstance(
-            definition, self.workflow_id, run_id, interceptors=self.engine.workflow_interceptors
-        )
+            definition, self.workflow_id, run_id, interceptors=self.engine.workflow_interceptors,
+            max_payload_bytes=self.engine.max_payload_bytes,
+        )  # fmt: skip
         await self._activate(self.instance, started, step)
 
     async def _activate(self, instance: WorkflowInstance, body: EventBody, step: _Step) -> None:
@@ -590,6 +595,7 @@ class WorkflowRunner:
             run_id,
             run_events,
             interceptors=self.engine.workflow_interceptors,
+            max_payload_bytes=self.engine.max_payload_bytes,
         )
         try:
             instance.replay()  # discards the instance itself when it fails

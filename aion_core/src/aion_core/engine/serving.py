@@ -30,11 +30,13 @@ from aion_core.calls import (
     UpdateCall,
     WaitCall,
 )
+from aion_core.converter import check_payloads_in, from_payloads
 from aion_core.engine.runner import StartRequest
 from aion_core.errors import QueryTimeout, WorkflowNotFoundError
 from aion_core.events import (
     Event,
     Payload,
+    SignalReceived,
     UpdateCompleted,
     WorkflowResumed,
     WorkflowStatus,
@@ -89,8 +91,16 @@ class CallServing(WorkflowOperations):
 
         The call's payloads arrive encoded by the payload codecs, and a query's
         answer leaves encoded; other replies carry payloads as the store holds them.
+
+        Raises:
+            PayloadTooLargeError: A payload of the call is over this engine's
+                ``max_payload_bytes`` (nothing recorded).
         """
-        reply = await self._carry_out(await self.codec.decode_payloads_in(call))
+        decoded = await self.codec.decode_payloads_in(call)
+        if _carries_caller_values(decoded):
+            # A caller elsewhere may allow larger payloads than this engine records.
+            check_payloads_in(decoded, self.max_payload_bytes, f"the {call.call} call")
+        reply = await self._carry_out(decoded)
         if isinstance(call, QueryCall):
             answered: Payload = await self.codec.encode_payloads_in(reply)
             return answered
@@ -100,6 +110,7 @@ class CallServing(WorkflowOperations):
         """Carry out `call` (payloads decoded) here: this engine owns its workflow, or reads."""
         if isinstance(call, StartCall):
             definition = self.workflow_definition(call.started.workflow_type)
+            _check_start_arguments(definition, call)
             request = StartRequest(
                 definition, call.run_id, call.id_conflict, call.id_reuse, call.signal
             )
@@ -182,3 +193,30 @@ class CallServing(WorkflowOperations):
         if isinstance(call, ListCall):
             return await self.store.list_workflows(query)
         return await self.store.count_workflows(query)
+
+
+def _carries_caller_values(call: Call) -> bool:
+    """Whether `call` carries values a caller chose (inputs, arguments), not engine outcomes.
+
+    Outcomes other engines submit (a child's result, a query's answer) were checked where
+    they were made; refusing one here would only leave it to be retried.
+    """
+    if isinstance(call, SubmitCall):
+        return isinstance(call.body, SignalReceived)
+    return isinstance(call, StartCall | UpdateCall | QueryCall)
+
+
+def _check_start_arguments(definition: WorkflowDefinition, call: StartCall) -> None:
+    """Refuse a start whose input (or start signal) does not fit the workflow's code.
+
+    A caller that named the workflow by type sent plain JSON, unchecked: started, the
+    run would fail on its first step. Refused here, nothing is recorded (DESIGN 2.1).
+
+    Raises:
+        PayloadValidationError: The input or the signal's arguments do not fit.
+    """
+    from_payloads(call.started.input, definition.param_types, f"workflow {definition.name!r}")
+    signal = call.signal
+    handler = definition.handler("signal", signal.signal_name) if signal is not None else None
+    if signal is not None and handler is not None:
+        from_payloads(signal.args, handler.param_types, f"signal {signal.signal_name!r}")

@@ -82,6 +82,21 @@ class Handlers:
         self._buffered.setdefault(signal.signal_name, []).append(signal)
         self._dispatch(signal.signal_name)
 
+    def check_signal(self, signal: SignalReceived) -> None:
+        """Refuse a signal its handler cannot take, before it is recorded.
+
+        Delivered, it would fail the workflow (a `PayloadValidationError` in workflow
+        code); refused, the sender hears why and the workflow is untouched. A signal
+        without a handler yet is buffered as it is: the handler may come later.
+
+        Raises:
+            PayloadValidationError: The arguments do not fit the handler's parameters.
+        """
+        found = self._handlers.get(("signal", signal.signal_name))
+        if found is not None:
+            definition, _ = found
+            from_payloads(signal.args, definition.param_types, f"signal {signal.signal_name!r}")
+
     def _dispatch(self, name: str) -> None:
         found = self._handlers.get(("signal", name))
         buffered = self._buffered.get(name)
@@ -191,8 +206,9 @@ class Handlers:
             return
         try:
             result = to_payload(
-                value, definition.return_type, what=f"update {definition.name!r} result"
-            )
+                value, definition.return_type, what=f"update {definition.name!r} result",
+                max_bytes=self._instance.payload_limit,
+            )  # fmt: skip
         except AionError as error:
             self._complete_update(update_id, error=error)
             return

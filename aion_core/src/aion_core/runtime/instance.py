@@ -123,6 +123,8 @@ class WorkflowInstance:
         workflow_id: Its id.
         run_id: The run.
         history: Recorded events of this run so far, for replay (empty for a new run).
+        interceptors: The workflow interceptors its code runs through.
+        max_payload_bytes: The engine's limit on one payload the code makes (None: none).
     """
 
     def __init__(
@@ -132,8 +134,10 @@ class WorkflowInstance:
         run_id: str,
         history: Sequence[Event] = (),
         interceptors: Sequence[WorkflowInterceptor] = (),
+        max_payload_bytes: int | None = None,
     ) -> None:
         self.definition = definition
+        self.max_payload_bytes = max_payload_bytes
         self.interceptors = tuple(interceptors)
         self.workflow_id = workflow_id
         self.run_id = run_id
@@ -255,6 +259,15 @@ class WorkflowInstance:
         self._next_input = None
         self._check_issued_before(None)
         self._check_closed_as_recorded()
+
+    @property
+    def payload_limit(self) -> int | None:
+        """The size limit on a payload the code makes now: None while replaying.
+
+        A payload the history holds was within the limit when it was recorded;
+        checking it again against a lowered limit would break replay.
+        """
+        return None if self._replaying else self.max_payload_bytes
 
     @property
     def replaying(self) -> bool:
@@ -460,7 +473,10 @@ class WorkflowInstance:
             self.fatal = error
         else:
             try:
-                payload = to_payload(result, definition.return_type, what="workflow result")
+                payload = to_payload(
+                    result, definition.return_type, what="workflow result",
+                    max_bytes=self.payload_limit,
+                )  # fmt: skip
             except Exception as error:
                 self._close(WorkflowFailed(failure=failure_from_exception(error)))
             else:

@@ -166,7 +166,12 @@ class ScheduleHandle:
             # update racing this one can never pair it with another workflow.
             target = {
                 "workflow_type": definition.name,
-                "input": to_payloads(args, definition.param_types, f"workflow {definition.name!r}"),
+                "input": to_payloads(
+                    args,
+                    definition.param_types,
+                    f"workflow {definition.name!r}",
+                    max_bytes=self._engine.max_payload_bytes,
+                ),
             }
         change = ScheduleChange(
             spec=spec, time_zone=time_zone, overlap=overlap, catchup=catchup,
@@ -254,7 +259,9 @@ async def start_schedule(
     check_policies(overlap, catchup)
     action = ScheduleAction(
         workflow_type=workflow_type,
-        input=to_payloads(args, param_types, f"workflow {workflow_type!r}"),
+        input=to_payloads(
+            args, param_types, f"workflow {workflow_type!r}", max_bytes=operations.max_payload_bytes
+        ),
         task_queue=task_queue or "default",
     )
     state = ScheduleState(

@@ -2,7 +2,9 @@
 
 `StoreContract` and `TransportContract` need pytest and pytest-asyncio
 (``pip install aion-core[testing]``); they are imported on first use so that
-importing this package needs neither.
+importing this package needs neither. `aion_core.testing.programs` (random
+workflow programs for replay property tests) needs hypothesis, from the same
+extra; import it by its module name.
 """
 
 from __future__ import annotations
