@@ -670,6 +670,16 @@ def nats_cluster(server_dirs: ServerDirs) -> Iterator[NatsCluster]:
 # --------------------------------------------------------------------------------------------
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def sql_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """URL of an empty SQL database, one that outlives a killed process: a SQLite file in
+    tmp_path, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'aion.db'}"
+    url: str = request.getfixturevalue("fresh_postgres_url")
+    return url
+
+
 @pytest.fixture(params=["memory", "sqlite", "postgresql"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """URL of an empty store on each backend: ``memory://``, a SQLite file, a fresh PostgreSQL.

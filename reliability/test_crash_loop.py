@@ -39,14 +39,6 @@ KILLS = 10
 FINAL_RUN_TIMEOUT = 300.0
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def crash_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'crash.db'}"
-    url: str = request.getfixturevalue("fresh_postgres_url")
-    return url
-
-
 class EngineProcess:
     """``crash_flows.py`` as a process of its own, its output in a log file."""
 
@@ -80,14 +72,14 @@ class EngineProcess:
 
 
 async def test_an_engine_killed_ten_times_completes_every_workflow_exactly_once(
-    crash_store_url: str, tmp_path: Path
+    sql_url: str, tmp_path: Path
 ) -> None:
     seed = int(os.environ.get("AION_CRASH_SEED", time.time_ns() % 1_000_000))
     rng = random.Random(seed)
     effects, log = tmp_path / "effects.log", tmp_path / "engine.log"
     early_exits = []
     for kill in range(KILLS):
-        process = EngineProcess(crash_store_url, effects, log)
+        process = EngineProcess(sql_url, effects, log)
         # The first moments are imports and recovery; kill anywhere from there to mid-run.
         await asyncio.sleep(rng.uniform(0.8, 4.0))
         code = process.kill()
@@ -98,7 +90,7 @@ async def test_an_engine_killed_ten_times_completes_every_workflow_exactly_once(
     )
     # Most kills landed mid-run (an engine that finished early exits 0 before its kill).
     assert len(early_exits) <= KILLS // 2, f"seed {seed}: the work ended too early: {early_exits}"
-    last = EngineProcess(crash_store_url, effects, log)
+    last = EngineProcess(sql_url, effects, log)
     try:
         code = await asyncio.to_thread(last.popen.wait, FINAL_RUN_TIMEOUT)
     except subprocess.TimeoutExpired:
@@ -106,10 +98,10 @@ async def test_an_engine_killed_ten_times_completes_every_workflow_exactly_once(
         pytest.fail(f"seed {seed}: the last run did not finish:\n{last.tail()}")
     assert code == 0, f"seed {seed}: the last run exited {code}:\n{last.tail()}"
 
-    histories = await _histories(crash_store_url)
+    histories = await _histories(sql_url)
     check_histories(histories)
 
-    async with Engine(crash_store_url) as engine:
+    async with Engine(sql_url) as engine:
         results = [await engine.result(f"crash-{i}") for i in range(WORKFLOWS)]
     wrong = [(i, r) for i, r in enumerate(results) if r != expected_result(i)]
     assert not wrong, f"seed {seed}: wrong results (index, result): {wrong[:20]}"

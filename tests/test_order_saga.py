@@ -38,15 +38,6 @@ asyncio.run(main(sys.argv[1]))
 """
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def durable_store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A store that outlives a killed process (memory:// does not, by definition)."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'saga.db'}"
-    url: str = request.getfixturevalue("fresh_postgres_url")
-    return url
-
-
 def engine(url: str) -> Engine:
     return Engine(url, workflows=order_saga.WORKFLOWS, activities=order_saga.ACTIVITIES)
 
@@ -68,15 +59,15 @@ def no_duplicates(history: list[Event]) -> None:
 
 
 async def test_the_saga_survives_a_killed_engine_and_compensates_a_rejection(
-    durable_store: str, tmp_path: Path
+    sql_url: str, tmp_path: Path
 ) -> None:
     log = tmp_path / "engine.log"
     with log.open("wb") as output:
         process = subprocess.Popen(  # noqa: ASYNC220 - started once, never awaited
-            [sys.executable, "-c", ENGINE_PROCESS, durable_store], stdout=output, stderr=output
+            [sys.executable, "-c", ENGINE_PROCESS, sql_url], stdout=output, stderr=output
         )
     try:
-        async with opened(durable_store) as watcher:
+        async with opened(sql_url) as watcher:
             # Both orders reach the approval stage in the first engine, then it dies.
             for order_id in ("keep", "drop"):
                 async with asyncio.timeout(30):
@@ -89,9 +80,9 @@ async def test_the_saga_survives_a_killed_engine_and_compensates_a_rejection(
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait()
-    before = {order_id: await _history(durable_store, order_id) for order_id in ("keep", "drop")}
+    before = {order_id: await _history(sql_url, order_id) for order_id in ("keep", "drop")}
 
-    async with engine(durable_store) as survivor:
+    async with engine(sql_url) as survivor:
         assert await status(survivor, "keep") == "awaiting approval"
         assert await status(survivor, "drop") == "awaiting approval"
         keep, drop = survivor.get_handle("keep"), survivor.get_handle("drop")
