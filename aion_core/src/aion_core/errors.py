@@ -18,6 +18,7 @@ __all__ = [
     "CorruptHistoryError",
     "HistoryFormatError",
     "NondeterminismError",
+    "OwnershipLostError",
     "PayloadTooLargeError",
     "PayloadValidationError",
     "PluginError",
@@ -123,6 +124,16 @@ class NoReplyError(TransportError):
 
     The call may or may not have been carried out; a call that is safe to repeat
     (a start with its run id, a read, a wait) can simply be asked again.
+    """
+
+
+class OwnershipLostError(TransportError):
+    """This engine node no longer holds the workflow; nothing was recorded.
+
+    Raised in place of an append once the node's lease on the workflow's
+    partition may have lapsed (NATS down, the process frozen): another node may
+    own the workflow by now. The call is asked again at its new owner; timers
+    and activity results are the new owner's to record.
     """
 
 

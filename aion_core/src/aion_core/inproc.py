@@ -131,6 +131,9 @@ class _EngineHandle:
     def owns(self, workflow_id: str) -> bool:
         return True
 
+    def may_record(self, workflow_id: str) -> bool:
+        return True
+
     async def forward(self, call: Call, timeout: float) -> object:
         return await _serve_encoded(self._engine, call)
 

@@ -105,6 +105,16 @@ class EngineHandle(Protocol):
         """Whether this engine serves `workflow_id` now."""
         ...
 
+    def may_record(self, workflow_id: str) -> bool:
+        """Whether this engine may append to `workflow_id`'s history at this moment.
+
+        Asked right before every append. Stricter than `owns` where ownership is
+        a lease: False as soon as the lease has gone unrenewed long enough that
+        another node could hold it, even before this node has noticed and let
+        the workflow go. A node frozen past its lease then records nothing.
+        """
+        ...
+
     async def forward(self, call: Call, timeout: float) -> object:
         """Carry out `call` on the engine that owns its workflow; its reply value.
 

@@ -39,12 +39,13 @@ from nats.js.client import JetStreamContext
 from nats.js.errors import Error as JetStreamError
 
 from aion_core.calls import Call, QueryCall, decode_call, error_reply, reply_to
-from aion_core.errors import AionError, TransportError, WireFormatError
+from aion_core.errors import AionError, OwnershipLostError, TransportError, WireFormatError
 from aion_core.events import Event, Payload
 from aion_core.tasks import ActivityTask, decode_report
 from aion_core.transport import EngineRuntime, Ownership
 from aion_transport_nats.connection import connect, when_jetstream_answers
 from aion_transport_nats.leases import PartitionLeases
+from aion_transport_nats.listening import stop_listening
 from aion_transport_nats.options import NatsOptions
 from aion_transport_nats.partitions import partition_of
 from aion_transport_nats.pulling import fetch, stop
@@ -65,6 +66,8 @@ they reach the new owner only after this. A report delivered twice meanwhile
 is recorded once (the engine settles each attempt once)."""
 _HANDOVER_FRACTION = 0.1
 """Of the lease ttl: how long calls being served may go on once their partition is released."""
+_DRAIN_TIMEOUT = 2.0
+"""Seconds a control subscription being given up waits for the server's round trip."""
 
 
 def cancel_subject(names: StreamNames) -> str:
@@ -126,9 +129,8 @@ class NatsEngineHandle:
         """Stop and disconnect."""
         if self._leases is not None:
             await self._leases.close()  # releases every partition: others adopt at once
-        if self._api is not None:
-            with contextlib.suppress(NatsError):
-                await self._api.unsubscribe()
+        if self._api is not None and self._nc is not None:
+            await stop_listening(self._nc, self._api, _DRAIN_TIMEOUT)
         await asyncio.gather(*(stop(task) for task in list(self._background)))
         if self._nc is not None:
             with contextlib.suppress(NatsError):
@@ -141,6 +143,10 @@ class NatsEngineHandle:
         """Whether the workflow's partition is one this node holds the lease of."""
         return partition_of(workflow_id, self._partitions) in self._owned
 
+    def may_record(self, workflow_id: str) -> bool:
+        """Whether the lease of the workflow's partition is held and fresh (see `_serves`)."""
+        return self._engine_owns(workflow_id)
+
     def _serves(self, partition: int) -> bool:
         """Whether calls and reports of `partition` may be carried out here now.
 
@@ -148,8 +154,9 @@ class NatsEngineHandle:
         VM) the calls and reports that piled up run before the lease keeper notices the
         leases lapsed, and the new owner, sent the same calls, may have recorded them
         already: a workflow loaded afresh here would pass the store's expected-seq check
-        and record them again (a signal twice in its history). Timers need no such check:
-        a fire is recorded only while the workflow still waits for it.
+        and record them again (a signal twice in its history). The engine asks the same
+        (`may_record`) right before every append, whatever led to it: a timer, an
+        activity result, a retry after a sequence conflict.
         """
         leases = self._leases
         return partition in self._owned and leases is not None and leases.holds(partition)
@@ -175,9 +182,8 @@ class NatsEngineHandle:
     async def _released(self, partition: int) -> None:
         self._owned.discard(partition)
         control = self._control.pop(partition, None)
-        if control is not None:
-            with contextlib.suppress(NatsError):
-                await control.unsubscribe()
+        if control is not None:  # calls already on their way are told to ask the new owner
+            await stop_listening(self.nc, control, _DRAIN_TIMEOUT)
         # Signals and updates taken already may finish first (briefly: a lost lease leaves
         # 0.15 of its ttl before another node adopts): releasing stops the workflows under
         # them, and their senders could not know whether they were recorded. Other calls
@@ -247,6 +253,12 @@ class NatsEngineHandle:
                 f"{call.call} call for {call.workflow_id!r}: the workflow moved to another "
                 "engine node meanwhile; it may or may not have been recorded (look at the history)"
             ))  # fmt: skip
+        except OwnershipLostError:
+            # The lease lapsed under the call, before anything of it was recorded: safe
+            # to carry out again, even a signal, at whoever owns the workflow now.
+            self._log_not_served(call)
+            await self._moved(msg)
+            return
         except AionError as refusal:
             reply = reply_to(call, error=refusal)
         except Exception as bug:  # never let one call stop the node

@@ -17,7 +17,7 @@ from nats.errors import MaxPayloadError, NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 from pydantic import TypeAdapter
 
-from aion_core.calls import Call, decode_reply, decode_wire, encode_call
+from aion_core.calls import Call, QueryCall, WaitCall, decode_reply, decode_wire, encode_call
 from aion_core.errors import NoReplyError, PayloadTooLargeError, TransportError
 from aion_core.events import Event
 
@@ -51,6 +51,24 @@ def encode_event(event: Event) -> bytes:
 def decode_event(data: bytes) -> Event:
     """A live event from JSON bytes; `WireFormatError` for anything else."""
     return decode_wire(_EVENT, data, "event")
+
+
+def _first_attempt_timeout(call: Call, timeout: float) -> float:
+    """How long the first attempt waits for a reply before asking again.
+
+    Core NATS delivers at most once: a call can be lost (its owner died, or it
+    arrived as a subscription was going). A query or a wait is bounded on the
+    owner's side (its answer, or a timeout, comes within ``call.timeout`` or
+    ``call.wait``), so silence beyond that means it is lost and is asked again.
+    Calls that may have been recorded are never sent twice.
+    """
+    if not is_repeatable(call):
+        return timeout
+    if isinstance(call, QueryCall):
+        return call.timeout + _ATTEMPT_TIMEOUT
+    if isinstance(call, WaitCall):
+        return call.wait + _ATTEMPT_TIMEOUT
+    return _ATTEMPT_TIMEOUT
 
 
 def over_max_payload(nc: NATS, what: str, size: int) -> PayloadTooLargeError:
@@ -88,9 +106,7 @@ async def request_call(nc: NATS, subject: str, call: Call, timeout: float) -> ob
     data = encode_call(call)
     deadline = time.monotonic() + timeout
     repeatable = is_repeatable(call)
-    attempt_timeout = (
-        _ATTEMPT_TIMEOUT if repeatable and call.call not in ("wait", "query") else timeout
-    )
+    attempt_timeout = _first_attempt_timeout(call, timeout)
     last = "no engine answered"
     while True:
         left = deadline - time.monotonic()

@@ -19,7 +19,6 @@ from aion_core.calls import StartCall
 from aion_core.engine.waiting import BackgroundTasks, record_until_durable
 from aion_core.errors import (
     AionError,
-    StoreError,
     WorkflowAlreadyStartedError,
     WorkflowClosedError,
     WorkflowNotFoundError,
@@ -151,18 +150,18 @@ class ChildCoordinator:
                 headers=child.headers,
             )
             call = StartCall(workflow_id=child.workflow_id, started=body, run_id=child.run_id)
-            await engine.route(call)
+            # The store or the transport being away passes; the call carries the child's
+            # run id, so asking again never starts it twice.
+            await record_until_durable(
+                lambda: engine.route(call), what=f"the start of child {child.workflow_id}"
+            )
         except (WorkflowAlreadyStartedError, AionError) as refusal:
-            if not isinstance(refusal, StoreError):
-                failed = ChildWorkflowStartFailed(
-                    child_id=child.child_id,
-                    workflow_id=child.workflow_id,
-                    failure=failure_from_exception(refusal),
-                )
-                await self._deliver(parent_id, parent_run, failed)
-                return
-            log.warning("child %s not started yet: %s", child.workflow_id, refusal)
-            self._in_hand.discard((parent_id, parent_run, child.child_id))
+            failed = ChildWorkflowStartFailed(
+                child_id=child.child_id,
+                workflow_id=child.workflow_id,
+                failure=failure_from_exception(refusal),
+            )
+            await self._deliver(parent_id, parent_run, failed)
             return
         # Started before a crash and already closed: the parent never heard.
         record = await engine.store.get_workflow(child.workflow_id)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from aion_core.errors import (
     AionError,
+    OwnershipLostError,
     QueryHandlerFailed,
     QueryReplyDropped,
     SequenceConflictError,
@@ -612,6 +613,13 @@ class WorkflowRunner:
         encode = self.engine.codec.encode_payloads_in
         try:
             entries = [(run_id, await encode(body)) for run_id, body in step.entries]
+            # Last thing before the append: a node whose lease may have lapsed (NATS
+            # away, the process frozen) must not write where a new owner may be writing.
+            if not self.engine.may_record(self.workflow_id):
+                raise OwnershipLostError(
+                    f"this engine node no longer holds workflow {self.workflow_id!r} "
+                    "(its partition's lease lapsed); nothing was recorded"
+                )
             events = await recorder.append(entries, at=step.at)
         except BaseException as error:
             if isinstance(error, SequenceConflictError):
@@ -619,7 +627,7 @@ class WorkflowRunner:
             self.forget()
             for arrival in accepted:
                 _settle(arrival.done, error=error)
-            if not isinstance(error, SequenceConflictError | StoreError):
+            if not isinstance(error, SequenceConflictError | StoreError | OwnershipLostError):
                 raise
             return
         for arrival in accepted:

@@ -32,7 +32,7 @@ from aion_core.calls import (
 )
 from aion_core.converter import check_payloads_in, from_payloads
 from aion_core.engine.runner import StartRequest
-from aion_core.errors import QueryTimeout, WorkflowNotFoundError
+from aion_core.errors import OwnershipLostError, QueryTimeout, WorkflowNotFoundError
 from aion_core.events import (
     Event,
     Payload,
@@ -69,10 +69,17 @@ class CallServing(WorkflowOperations):
         """Whether this engine serves `workflow_id` now (always, in-process)."""
         return self.handle.owns(workflow_id)
 
+    def may_record(self, workflow_id: str) -> bool:
+        """Whether this engine may append to `workflow_id`'s history now (see `EngineHandle`)."""
+        return self.handle.may_record(workflow_id)
+
     async def route(self, call: Call, timeout: float | None = None) -> Any:
         """Carry out `call` where it belongs; its reply value (or the owner's typed error)."""
         if not call.owner_only or self.owns(call.workflow_id):
-            return await self._carry_out(call)
+            try:
+                return await self._carry_out(call)
+            except OwnershipLostError:
+                pass  # nothing recorded: ask whoever owns the workflow now
         encoded = await self.codec.encode_payloads_in(call)
         return await self.handle.forward(encoded, timeout or self.call_timeout)
 

@@ -20,7 +20,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from aion_core.engine.waiting import BackgroundTasks, first_of
-from aion_core.errors import AionError, StoreError, WorkflowClosedError, WorkflowNotFoundError
+from aion_core.errors import (
+    AionError,
+    OwnershipLostError,
+    StoreError,
+    WorkflowClosedError,
+    WorkflowNotFoundError,
+)
 from aion_core.events import TimerFired
 from aion_core.store.records import TimerRecord
 
@@ -151,6 +157,11 @@ class TimerService:
             self._refused.add(key)
         except StoreError as error:
             log.warning("timer %s could not be recorded (%s); it stays armed", key, error)
+            await asyncio.sleep(1)
+        except OwnershipLostError:
+            # Its new owner fires it; should this node keep the workflow after all, the
+            # timer is still due at the next look.
+            log.info("timer %s not fired here: this node's lease on it lapsed", key)
             await asyncio.sleep(1)
         except AionError as error:
             log.error("timer %s cannot fire: %s", key, error)
