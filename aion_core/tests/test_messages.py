@@ -290,6 +290,28 @@ async def test_a_query_in_flight_when_the_workflow_closes_is_dropped() -> None:
         assert await handle.query(Approval.status) == "approved"  # asked again: final state
 
 
+async def test_a_query_asked_of_a_stale_view_is_answered_from_the_final_state() -> None:
+    """A runner whose view was stale when the query came (another writer closed the run)
+    reloads it; the query then sees the run closed, and that is no close in flight."""
+    store = GatedStore()
+    async with (
+        Engine(store, workflows=WORKFLOWS) as stale,
+        Engine(store, workflows=WORKFLOWS) as other,
+    ):
+        handle = await stale.start_workflow(Approval.run, 0, id="stale-view")
+        assert await handle.query(Approval.status) == "approved"  # cached here, open
+        await other.get_handle("stale-view").signal("finish")  # closed by another writer
+        store.gate.clear()
+        signalling = asyncio.create_task(handle.signal(Approval.approve, "late"))
+        await asyncio.sleep(0.01)  # the step on the stale view waits on its commit
+        in_flight = asyncio.create_task(handle.query(Approval.status))
+        await asyncio.sleep(0.01)
+        store.gate.set()
+        with pytest.raises(SequenceConflictError):
+            await signalling
+        assert await in_flight == "approved"
+
+
 # --- updates -----------------------------------------------------------------------------------
 
 

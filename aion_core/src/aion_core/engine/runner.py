@@ -98,11 +98,18 @@ class StartRequest:
 
 @dataclass(frozen=True)
 class QueryRequest:
-    """A query: handler name, arguments and headers, and whether the run was open when asked."""
+    """A query: handler name, arguments and headers, and where the run was seen open when asked.
+
+    `open_in` is the runner's recorder that showed the run open as the query arrived
+    (None if it did not). Only a close recorded through that same recorder while the
+    query waited drops the answer: a recorder reloaded meanwhile (after a conflict, or
+    the workflow moving between nodes) means the first view was stale, and the query
+    is answered from the run's state now.
+    """
 
     name: str
     args: tuple[Payload, ...]
-    asked_while_open: bool
+    open_in: Recorder | None
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -202,9 +209,10 @@ class WorkflowRunner:
                 workflow closed while the query was in flight.
             WorkflowNotFoundError: No such workflow.
         """
-        record = self.recorder.workflow if self.recorder is not None else None
-        asked_while_open = record is not None and not record.status.is_closed
-        request = QueryRequest(name, args, asked_while_open, headers or {})
+        recorder = self.recorder
+        record = recorder.workflow if recorder is not None else None
+        open_in = recorder if record is not None and not record.status.is_closed else None
+        request = QueryRequest(name, args, open_in, headers or {})
         answer: Payload = await self._queue(Arrival("query", _WAKE, self._future(), query=request))
         return answer
 
@@ -562,7 +570,7 @@ class WorkflowRunner:
         for arrival in queries:
             request = arrival.query
             assert request is not None
-            if request.asked_while_open and record.status.is_closed:
+            if request.open_in is recorder and record.status.is_closed:
                 _settle(
                     arrival.done,
                     error=QueryReplyDropped(
