@@ -2,7 +2,8 @@
 
     python3 dev.py demo      run `aion demo`: the bundled order saga on a SQLite file
     python3 dev.py test      lint, format check, type check, the whole test suite and the
-                             reliability suite (crashes, faults, bad input: reliability/)
+                             reliability suite (crashes, faults, bad input: reliability/);
+                             as root on Debian it installs chromium for the browser tests
     python3 dev.py install   only (re)create the development virtualenv in .venv
 
 The first run creates `.venv` and installs every workspace member (editable)
@@ -79,6 +80,28 @@ def ensure_venv() -> None:
     STAMP.write_text(wanted)
 
 
+CHROMIUM = Path("/usr/bin/chromium")
+"""Debian's Chromium, which the web console's browser tests drive (plugins/ui)."""
+
+
+def ensure_chromium() -> None:
+    """Install Debian's chromium for the browser tests when it is missing and apt can.
+
+    Without it (no root, no apt) the browser tests fail saying how to install it.
+    """
+    if CHROMIUM.exists() or os.name == "nt" or os.geteuid() != 0:
+        return
+    apt = Path("/usr/bin/apt-get")
+    if not apt.exists():
+        return
+    print("installing Debian's chromium for the browser tests", flush=True)
+    quiet = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = [str(apt), "install", "-y", "-q", "--no-install-recommends", "chromium"]
+    if subprocess.call(install, env=quiet) != 0:
+        subprocess.call([str(apt), "update", "-q"], env=quiet)
+        subprocess.call(install, env=quiet)
+
+
 def report_no_tests(code: int) -> int:
     if code == PYTEST_NO_TESTS_COLLECTED:
         print("dev.py: pytest collected no tests; that is a failure, not a pass", flush=True)
@@ -87,6 +110,7 @@ def report_no_tests(code: int) -> int:
 
 def test(pytest_args: list[str]) -> int:
     ensure_venv()
+    ensure_chromium()
     steps: list[tuple[str, list[str | Path]]] = [
         ("ruff lint", [BIN / "ruff", "check", "."]),
         ("ruff format", [BIN / "ruff", "format", "--check", "."]),
