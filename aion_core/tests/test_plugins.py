@@ -312,7 +312,7 @@ def test_cli_commands_hook_receives_the_group() -> None:
         def aion_cli_commands(self, cli: Group) -> None:
             cli.add_command(object(), name="hello")
 
-    plugins = load_plugins({})
+    plugins = load_plugins({"AION_PLUGINS": ""})  # installed plugins add commands of their own
     plugins.manager.register(Commands(), name="commands")
     plugins.add_cli_commands(Group())
     assert added == ["hello"]

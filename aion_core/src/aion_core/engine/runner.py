@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -628,7 +628,7 @@ class WorkflowRunner:
                     f"this engine node no longer holds workflow {self.workflow_id!r} "
                     "(its partition's lease lapsed); nothing was recorded"
                 )
-            events = await recorder.append(entries, at=step.at)
+            events = await _append_uncancelled(recorder.append(entries, at=step.at), accepted, step)
         except BaseException as error:
             if isinstance(error, SequenceConflictError):
                 log.warning("workflow %s: %s", self.workflow_id, error)
@@ -646,6 +646,28 @@ class WorkflowRunner:
                 if event.run_id == instance.run_id and _is_engine_record(event.body):
                     instance.observe(event)
         self.engine.after_append(self, events, step.dispatch)
+
+
+async def _append_uncancelled(
+    append: Coroutine[Any, Any, list[Event]], accepted: list[Arrival], step: _Step
+) -> list[Event]:
+    """Await an append to its end even when the step is cancelled meanwhile.
+
+    A commit cannot be called back once sent. A runner is cancelled when its node
+    gives the workflow up (or the engine stops); if the cancel left the commit
+    landing later, the next owner could load the history just before it and serve
+    queries from a stale view. So the cancel waits for the store to settle, tells
+    the senders of what did land that it is recorded, and then goes on.
+    """
+    appending = asyncio.ensure_future(append)
+    try:
+        return await asyncio.shield(appending)
+    except asyncio.CancelledError:
+        await asyncio.wait({appending})
+        if not appending.cancelled() and appending.exception() is None:
+            for arrival in accepted:
+                _settle(arrival.done, result=arrival.run_id or step.run_id)
+        raise
 
 
 _WAKE = WorkflowTerminated(reason="internal: wake the instance")
