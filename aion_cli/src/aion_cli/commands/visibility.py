@@ -7,6 +7,7 @@ empty store.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import click
@@ -25,13 +26,25 @@ from aion_core.history import history_to_json
 from aion_core.plugins import Plugins
 from aion_core.store import EventStore, WorkflowFilter, WorkflowRecord
 
-__all__ = ["history_command", "list_command", "show_command"]
+__all__ = [
+    "STATUS_CHOICES",
+    "history_command",
+    "list_command",
+    "show_command",
+    "statuses_named",
+]
 
 _OPEN = frozenset(status for status in WorkflowStatus if not status.is_closed)
-_STATUS_CHOICES = ["open", "closed", *(status.value for status in WorkflowStatus)]
+STATUS_CHOICES = ["open", "closed", *(status.value for status in WorkflowStatus)]
+"""What ``--status`` accepts: a status, or ``open`` / ``closed`` for a group of them."""
 
 
-def _statuses(chosen: tuple[str, ...]) -> frozenset[WorkflowStatus] | None:
+def statuses_named(chosen: Sequence[str]) -> frozenset[WorkflowStatus] | None:
+    """The statuses `chosen` names (each one of `STATUS_CHOICES`); None when it names none.
+
+    Raises:
+        ValueError: A name is not one of `STATUS_CHOICES`.
+    """
     if not chosen:
         return None
     statuses: set[WorkflowStatus] = set()
@@ -49,7 +62,7 @@ def _statuses(chosen: tuple[str, ...]) -> frozenset[WorkflowStatus] | None:
 @click.option(
     "--status",
     multiple=True,
-    type=click.Choice(_STATUS_CHOICES),
+    type=click.Choice(STATUS_CHOICES),
     help="Only workflows in this status (repeatable); open: running, paused or suspended.",
 )
 @click.option("--type", "workflow_type", metavar="TYPE", help="Only workflows of this type.")
@@ -80,7 +93,7 @@ def list_command(
     records.
     """
     query = WorkflowFilter(
-        statuses=_statuses(status),
+        statuses=statuses_named(status),
         workflow_type=workflow_type,
         search_attributes=search_attributes(search),
         limit=limit,
