@@ -144,10 +144,14 @@ def from_payload(payload: Payload, type_hint: Any = Any, *, what: str = "value")
 
 
 def _check_count(args: Sequence[Any], types: Sequence[Any], what: str) -> None:
-    if len(args) != len(types):
-        raise PayloadValidationError(
-            f"{what} takes {len(types)} argument{'s' if len(types) != 1 else ''}, got {len(args)}"
-        )
+    most = len(types)
+    least: int = getattr(types, "required", most)  # trailing parameters with defaults
+    if least <= len(args) <= most:
+        return
+    takes = f"{most}" if least == most else f"{least} to {most}"
+    raise PayloadValidationError(
+        f"{what} takes {takes} argument{'s' if most != 1 else ''}, got {len(args)}"
+    )
 
 
 def validate_args(args: Sequence[Any], types: Sequence[Any] | None, what: str) -> None:
@@ -164,7 +168,7 @@ def to_payloads(
     Each argument is one payload, checked against `max_bytes` on its own.
     """
     validate_args(args, types, what)
-    hints = types if types is not None else [Any] * len(args)
+    hints = types[: len(args)] if types is not None else [Any] * len(args)
     return tuple(
         to_payload(arg, hint, what=f"{what} argument {index + 1}", max_bytes=max_bytes)
         for index, (arg, hint) in enumerate(zip(args, hints, strict=True))
@@ -174,7 +178,7 @@ def to_payloads(
 def from_payloads(payloads: Sequence[Payload], types: Sequence[Any] | None, what: str) -> list[Any]:
     """Deserialise positional arguments; `types` None decodes plain JSON values."""
     validate_args(payloads, types, what)
-    hints = types if types is not None else [Any] * len(payloads)
+    hints = types[: len(payloads)] if types is not None else [Any] * len(payloads)
     return [
         from_payload(payload, hint, what=f"{what} argument {index + 1}")
         for index, (payload, hint) in enumerate(zip(payloads, hints, strict=True))

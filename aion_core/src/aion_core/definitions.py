@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import typing
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -21,6 +21,7 @@ __all__ = [
     "ActivityDefinition",
     "HandlerDefinition",
     "HandlerKind",
+    "ParamTypes",
     "WorkflowDefinition",
     "activity_definition",
     "code_version",
@@ -102,6 +103,23 @@ class WorkflowDefinition:
         return self.handlers.get((kind, name))
 
 
+class ParamTypes(tuple[Any, ...]):
+    """A function's positional parameter types, knowing how many have no default.
+
+    Callers may leave out trailing parameters that have defaults, as in Python:
+    the function then runs with its defaults, on replay too (the payloads
+    recorded are the ones sent).
+    """
+
+    required: int
+
+    def __new__(cls, types: Sequence[Any], required: int) -> ParamTypes:
+        """`types` in order; the first `required` of them have no default."""
+        params = super().__new__(cls, types)
+        params.required = required
+        return params
+
+
 def signature_types(
     fn: Callable[..., Any], *, skip_self: bool
 ) -> tuple[tuple[Any, ...] | None, Any]:
@@ -124,7 +142,8 @@ def signature_types(
             if p.kind
             in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
         ]
-        param_types = tuple(hints.get(p.name, Any) for p in positional)
+        required = sum(p.default is inspect.Parameter.empty for p in positional)
+        param_types = ParamTypes([hints.get(p.name, Any) for p in positional], required)
     return param_types, hints.get("return", Any)
 
 
