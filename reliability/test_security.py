@@ -447,6 +447,8 @@ async def test_the_cli_never_prints_the_encryption_key(tmp_path: Path) -> None:
                       cwd=tmp_path, env=keyed),
     )  # fmt: skip
     assert "encryption-key-id" in shown_later[0].out  # the history holds encrypted payloads
+    # Which key encrypts is logged as the plugin loads: after logging is set up, so it shows.
+    assert "payloads are encrypted with key" in shown_later[1].err, shown_later[1].err
     for ran in (done, *shown_later):
         assert ran.code == 0, str(ran)
         assert_secret_free(ran.out + ran.err, *KEYS, where=f"output of aion {ran.args}")

@@ -32,11 +32,19 @@ from aion_core.plugins import Plugins
 __all__ = ["serve_command", "worker_command"]
 
 
-def _run_until_stopped(service: Service, what: str, log_level: str) -> None:
-    """Run `service` until SIGTERM or SIGINT, saying on stderr what it does and when it stops."""
+def _log_at(log_level: str) -> None:
+    """Send log records to stderr from now on.
+
+    Called before the engine or worker is built: plugins log as they are loaded
+    (the crypto plugin says which key encrypts).
+    """
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+
+
+def _run_until_stopped(service: Service, what: str) -> None:
+    """Run `service` until SIGTERM or SIGINT, saying on stderr what it does and when it stops."""
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -85,6 +93,7 @@ def serve_command(
     Nodes of one namespace share the store and the transport; each owns a part
     of the workflows and takes over a dead node's part.
     """
+    _log_at(log_level)
     workflows, found_activities = definitions_in([import_module(m) for m in modules])
     if not workflows:
         raise click.BadParameter(f"no @workflow.defn found in {', '.join(modules)}")
@@ -104,7 +113,7 @@ def serve_command(
         f"aion serve: engine {engine.identity} serving {len(workflows)} workflow type(s) "
         f"in namespace {namespace!r}"
     )
-    _run_until_stopped(engine, what, log_level)
+    _run_until_stopped(engine, what)
 
 
 @click.command("worker")
@@ -133,6 +142,7 @@ def worker_command(
     The worker takes tasks of its task queue from the transport, so it needs one
     the engines share, such as nats://host:4222.
     """
+    _log_at(log_level)
     _, activities = definitions_in([import_module(m) for m in modules])
     if not activities:
         raise click.BadParameter(f"no @activity.defn found in {', '.join(modules)}")
@@ -149,4 +159,4 @@ def worker_command(
         f"aion worker: {worker.identity} running {len(activities)} activity type(s) "
         f"from task queue {task_queue!r}"
     )
-    _run_until_stopped(worker, what, log_level)
+    _run_until_stopped(worker, what)
