@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # Each distribution's folder with the package it ships, the siblings it depends on
 # (installed from this checkout, since they are not on a package index) and packages
-# it must NOT pull in. Plugins install next to aion-core alone.
+# it must NOT pull in. Plugins install next to aion-core alone; the web console, a
+# command of the CLI, next to the CLI.
 DISTRIBUTIONS = {
     "aion_core": ("aion_core", [], ["sqlalchemy", "nats", "click"]),
     "aion_store_sql": ("aion_store_sql", ["aion_core"], ["nats", "click"]),
@@ -27,6 +28,12 @@ DISTRIBUTIONS = {
     "plugins/metrics": ("aion_plugin_metrics", ["aion_core"], ["sqlalchemy", "nats", "click"]),
     "plugins/otel": ("aion_plugin_otel", ["aion_core"], ["sqlalchemy", "nats", "click"]),
     "plugins/template": ("aion_plugin_template", ["aion_core"], ["sqlalchemy", "nats", "click"]),
+    # Not the transport, not its test extras (the browser tests' Playwright).
+    "plugins/ui": (
+        "aion_plugin_ui",
+        ["aion_core", "aion_store_sql", "aion_cli"],
+        ["nats", "playwright"],
+    ),
 }
 
 # Modules that need what only their caller brings: the contract suites run under

@@ -1,17 +1,23 @@
 """The console in a real browser: headless Chromium (Debian's) driven by Playwright.
 
 A real deployment: ``aion serve`` and ``aion worker`` on a SQLite file and
-NATS, and ``aion ui`` as a process of its own. The scenario watches a workflow
-progress live, signals, queries and cancels from the page, filters the list,
-and takes the screenshots the docs show (docs/ui-*.png).
+NATS, and ``aion ui`` as a process of its own. The scenario starts a workflow
+from the list's form, watches it progress live, signals, queries and cancels it
+from its page, filters the list, and takes the screenshots the docs show.
+
+Screenshots go to the folder ``AION_UI_SCREENSHOTS`` names, else to the test's
+temporary folder; the checked-in ones (docs/ui-*.png) are refreshed with
+``AION_UI_SCREENSHOTS=docs``. They must show no path of the machine that took
+them: ``aion ui`` runs in the deployment's folder with a relative store URL.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 import signal
 import socket
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -33,7 +39,11 @@ CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
-DOCS = ROOT / "docs"
+SCREENSHOTS = "AION_UI_SCREENSHOTS"
+"""Names the folder the screenshots go to (``docs`` refreshes the checked-in ones)."""
+RELATIVE_STORE = "sqlite:///aion.db"
+"""The engine's store, as `aion ui` names it from the deployment's folder: the header shows it."""
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 WAIT_MS = WAIT * 1000
 
 
@@ -45,10 +55,15 @@ def free_port() -> int:
 
 
 def start_ui(deployment: Deployment) -> tuple[AionProcess, str]:
-    """``aion ui`` on the deployment's store and transport, serving; its process and URL."""
+    """``aion ui`` on the deployment's store and transport, serving; its process and URL.
+
+    It runs in the deployment's folder (an `AionProcess` runs where its log is) and
+    names the engine's SQLite file relatively, so no page shows the temporary folder.
+    """
+    assert deployment.store_url == f"sqlite:///{deployment.folder / 'aion.db'}"
     port = free_port()
     arguments = [
-        "ui", "--store", deployment.store_url, "--transport", deployment.transport_url,
+        "ui", "--store", RELATIVE_STORE, "--transport", deployment.transport_url,
         "--port", str(port), "--module", "ui_flows_changed",
     ]  # fmt: skip
     process = AionProcess("ui", arguments, deployment.folder / "ui.log")
@@ -84,6 +99,8 @@ async def prepare(deployment: Deployment) -> None:
             while await client.query(order, "stage") != "waiting":
                 assert time.monotonic() < deadline, f"{order} not waiting"
                 await asyncio.sleep(0.2)
+        await client.signal("order-1001", "approve", "ada")
+        assert await client.result("order-1001") == "ada:2002"
         await create_schedule(
             client, "nightly-report", "Leaf", ["nightly"], cron="30 2 * * *", every=None,
             time_zone="Europe/Berlin", overlap="skip", catchup="latest", task_queue=None,
@@ -93,22 +110,6 @@ async def prepare(deployment: Deployment) -> None:
             time_zone="UTC", overlap="buffer_one", catchup="latest", task_queue=None,
         )  # fmt: skip
         await signal_schedule(client, "hourly-sync", "pause", "maintenance window")
-
-
-def start_ticker(deployment: Deployment) -> None:
-    """Start a workflow that records a timer every second, from a thread of its own.
-
-    Playwright's sync API keeps an event loop running in the test's thread.
-    """
-
-    async def start() -> None:
-        async with await Client.connect(deployment.transport_url) as client:
-            await client.start_workflow("Ticker", 30, 1.0, id="ticker")
-
-    thread = threading.Thread(target=asyncio.run, args=(start(),))
-    thread.start()
-    thread.join(WAIT)
-    assert not thread.is_alive(), "starting the ticker hung"
 
 
 @pytest.fixture
@@ -136,15 +137,55 @@ def deployed(
             print(f"----- aion ui -----\n{ui.tail()}")
 
 
-def shoot(page: Page, name: str, *, full_page: bool = True) -> None:
-    DOCS.mkdir(exist_ok=True)
-    page.screenshot(path=str(DOCS / name), full_page=full_page, animations="disabled")
+@pytest.fixture
+def screenshots(tmp_path: Path) -> Path:
+    """The folder ``AION_UI_SCREENSHOTS`` names (relative: to the current one), else a temp one."""
+    chosen = os.environ.get(SCREENSHOTS)
+    folder = Path(chosen).resolve() if chosen else tmp_path / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+class Pages:
+    """Checks every page the scenario visits for paths of this machine; takes screenshots.
+
+    Args:
+        screenshots: Where screenshots go.
+        temporary: The tests' temporary root: no page may show it.
+    """
+
+    def __init__(self, screenshots: Path, temporary: Path) -> None:
+        self.screenshots = screenshots
+        self.temporary = str(temporary)
+        self.taken: list[Path] = []
+
+    def check(self, page: Page) -> None:
+        """The page shows the relative store URL and no temporary path (not even in its HTML)."""
+        expect(page.locator("header .where span[title='store']")).to_have_text(RELATIVE_STORE)
+        assert self.temporary not in page.content(), page.url
+
+    def shoot(self, page: Page, name: str, *, full_page: bool = True) -> None:
+        """A screenshot of `page`, whose visible text names no folder of this machine."""
+        self.check(page)
+        visible = page.locator("body").inner_text()
+        for folder in (self.temporary, str(ROOT)):
+            assert folder not in visible, f"{name} would show {folder}"
+        path = self.screenshots / name
+        page.screenshot(path=str(path), full_page=full_page, animations="disabled")
+        data = path.read_bytes()
+        assert data.startswith(PNG_SIGNATURE), f"{name} is not a PNG"
+        assert len(data) > 1000, f"{name} is nearly empty"
+        self.taken.append(path)
 
 
 def test_the_console_in_a_browser(
-    chromium: Path, deployed: tuple[Deployment, AionProcess, str]
+    chromium: Path,
+    deployed: tuple[Deployment, AionProcess, str],
+    screenshots: Path,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    deployment, ui, url = deployed
+    _, ui, url = deployed
+    pages = Pages(screenshots, tmp_path_factory.getbasetemp())
     answers = {"accept": True}
     asked: list[str] = []
 
@@ -165,15 +206,27 @@ def test_the_console_in_a_browser(
 
             # The list, with a status count per status.
             page.goto(f"{url}/workflows")
-            expect(page.locator("#rows tr[data-workflow-id='order-1001']")).to_be_visible()
-            # Two orders and a print job; the two schedules are workflows too.
-            expect(page.locator("a.count[data-status='running'] b")).to_have_text("5")
+            expect(page.locator("#rows tr[data-workflow-id='order-1002']")).to_be_visible()
+            # An order waiting and a print job; the two schedules are workflows too.
+            expect(page.locator("a.count[data-status='running'] b")).to_have_text("4")
             expect(page.locator("a.count[data-status='failed'] b")).to_have_text("1")
-            shoot(page, "ui-list.png")
+            pages.shoot(page, "ui-list.png")
 
-            # A running workflow's page: its new events appear without a reload.
-            start_ticker(deployment)
-            page.goto(f"{url}/workflows/ticker")
+            # Start a workflow from the list's form: its page opens and says so.
+            page.get_by_text("Start a workflow", exact=True).click()
+            page.get_by_label("Workflow type").fill("Ticker")
+            page.get_by_label("Workflow id").fill("ticker")
+            page.get_by_label("Input (JSON").fill("[600, 1.0]")
+            expect(page.get_by_label("Task queue")).to_have_value("default")
+            page.get_by_label("Input (JSON").blur()
+            pages.shoot(page, "ui-start.png", full_page=False)
+            page.get_by_role("button", name="Start", exact=True).click()
+            assert asked[-1].startswith("Start this workflow")
+            expect(page.get_by_role("status")).to_have_text("started Ticker as ticker")
+            assert page.url == f"{url}/workflows/ticker"
+            pages.check(page)
+
+            # Its new events appear without a reload.
             page.evaluate("window.notReloaded = true")
             shown = page.locator("#timeline-rows tr").count()
             fired = page.locator("#timeline-rows tr.k-timer", has_text="TimerFired")
@@ -186,33 +239,28 @@ def test_the_console_in_a_browser(
             page.get_by_role("button", name="Terminate").click()
             assert asked[-1].startswith("Terminate ticker now")
             assert page.evaluate("window.notReloaded") is True
-            expect(page.locator("#summary .status")).not_to_have_text("terminated")
+            expect(page.locator("#summary .status")).to_have_text("running")
             answers["accept"] = True
 
-            # A signal from the page: recorded, and the workflow completes (live).
-            page.goto(f"{url}/workflows/order-1001")
-            page.get_by_label("Handler name").fill("approve")
-            page.get_by_label("Input (JSON").fill('"ada"')
+            # A signal from the page: recorded in the timeline.
+            page.get_by_label("Handler name").fill("note")
+            page.get_by_label("Input (JSON").fill('"checked by ada"')
             page.get_by_role("button", name="Signal").click()
-            expect(page.get_by_role("status")).to_have_text("signal approve recorded")
-            assert asked[-1].startswith("Send this signal to order-1001?")
-            expect(page.locator("#summary .status")).to_have_text("completed")
-            expect(page.locator("#outcome pre")).to_have_text('"ada:2002"')
-            page.locator("#timeline-rows tr[data-seq='1'] details summary").click()
-            shoot(page, "ui-detail.png")
+            assert asked[-1].startswith("Send this signal to ticker?")
+            expect(page.get_by_role("status")).to_have_text("signal note recorded")
+            received = page.locator("#timeline-rows tr", has_text="SignalReceived")
+            expect(received).to_contain_text('signal note("checked by ada")')
 
-            # A query: its answer on the page, nothing recorded.
-            page.goto(f"{url}/workflows/order-1002")
-            events_before = page.locator("#timeline-rows tr").count()
-            page.get_by_label("Handler name").fill("stage")
+            # A query: its answer (the note the signal left) on the page, nothing recorded.
+            page.get_by_label("Handler name").fill("notes")
             page.get_by_role("button", name="Query").click()
-            expect(page.locator("#answer pre")).to_have_text('"waiting"')
-            expect(page.locator("#answer h2")).to_have_text("query stage answered")
-            assert page.locator("#timeline-rows tr").count() == events_before
-            shoot(page, "ui-query.png", full_page=False)
+            expect(page.locator("#answer h2")).to_have_text("query notes answered")
+            expect(page.locator("#answer pre")).to_contain_text('"checked by ada"')
+            expect(page.locator("#timeline-rows td.type", has_text="Query")).to_have_count(0)
+            pages.shoot(page, "ui-query.png", full_page=False)
 
             # Cancel it from the page; the page sees it close.
-            page.get_by_label("Reason (recorded)").fill("customer changed their mind")
+            page.get_by_label("Reason (recorded)").fill("not needed any more")
             page.get_by_role("button", name="Cancel").click()
             expect(page.get_by_role("status")).to_have_text("cancellation requested")
             expect(page.locator("#summary .status")).to_have_text("cancelled")
@@ -222,14 +270,22 @@ def test_the_console_in_a_browser(
             page.get_by_label("Status").select_option("cancelled")
             page.get_by_role("button", name="Filter").click()
             expect(page.locator("#rows tr")).to_have_count(1)
-            expect(page.locator("#rows tr[data-workflow-id='order-1002']")).to_be_visible()
+            expect(page.locator("#rows tr[data-workflow-id='ticker']")).to_be_visible()
             assert "status=cancelled" in page.url
+            pages.check(page)
+
+            # A workflow, its timeline and a payload.
+            page.goto(f"{url}/workflows/order-1001")
+            expect(page.locator("#summary .status")).to_have_text("completed")
+            expect(page.locator("#outcome pre")).to_have_text('"ada:2002"')
+            page.locator("#timeline-rows tr[data-seq='1'] details summary").click()
+            pages.shoot(page, "ui-detail.png")
 
             # An activity that keeps failing: its attempts and last failure.
             page.goto(f"{url}/workflows/print-job")
             pending = page.locator("#pending-activities")
             expect(pending).to_contain_text("Unavailable: the printer is down")
-            shoot(page, "ui-pending.png", full_page=False)
+            pages.shoot(page, "ui-pending.png", full_page=False)
 
             # Schedules, and a history the changed code no longer reproduces.
             page.goto(f"{url}/schedules")
@@ -237,10 +293,13 @@ def test_the_console_in_a_browser(
                 "cron '30 2 * * *' in Europe/Berlin"
             )
             expect(page.locator("tr[data-schedule-id='hourly-sync']")).to_contain_text("paused")
-            shoot(page, "ui-schedules.png", full_page=False)
+            pages.shoot(page, "ui-schedules.png", full_page=False)
             page.goto(f"{url}/replay?workflow_id=order-1001")
             expect(page.locator("table.diff tr.mismatch")).to_contain_text("double_check")
-            shoot(page, "ui-replay.png", full_page=False)
+            expect(page.locator("#verdict code")).to_have_text(
+                re.compile(r"^ui_flows_changed\.py:\d+$")
+            )
+            pages.shoot(page, "ui-replay.png", full_page=False)
         finally:
             browser.close()
 
@@ -249,3 +308,7 @@ def test_the_console_in_a_browser(
     ui.popen.send_signal(signal.SIGTERM)
     assert ui.popen.wait(WAIT) == 0, ui.tail()
     assert "aion ui: stopped" in ui.text()
+    assert sorted(path.name for path in pages.taken) == [
+        "ui-detail.png", "ui-list.png", "ui-pending.png", "ui-query.png", "ui-replay.png",
+        "ui-schedules.png", "ui-start.png",
+    ]  # fmt: skip

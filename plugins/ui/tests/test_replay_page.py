@@ -9,7 +9,7 @@ import pytest
 
 from aion_plugin_ui import UiSettings, create_app
 
-from .conftest import Populated, console
+from .conftest import TESTS, Populated, console
 
 
 @pytest.mark.usefixtures("replay_modules")
@@ -34,6 +34,9 @@ def test_changed_code_shows_the_first_mismatch_side_by_side(populated: Populated
     assert "ActivityScheduled: activity #1 prepare(21)" in mismatch
     assert "double_check" in mismatch
     assert '<td class="code"><code>✓ the same</code></td>' in text  # WorkflowStarted matched
+    # The source line names the file under its import root, not this machine's folders.
+    assert "event 2, at <code>ui_flows_changed.py:" in text
+    assert str(TESTS) not in text
 
 
 def test_without_modules_the_page_says_how_to_load_code(populated: Populated) -> None:

@@ -78,15 +78,29 @@ class Approval:
 
 @workflow.defn
 class Ticker:
-    """Records a timer every `every` seconds, `ticks` times: a history that keeps growing."""
+    """Records a timer every `every` seconds, `ticks` times: a history that keeps growing.
+
+    It keeps the notes signalled to it (`note`) and answers them (`notes`).
+    """
 
     def __init__(self) -> None:
         self.ticked = 0
+        self.noted: list[str] = []
+
+    @workflow.signal
+    def note(self, text: str) -> None:
+        """Keep a note."""
+        self.noted.append(text)
 
     @workflow.query
     def ticks(self) -> int:
         """How many timers fired."""
         return self.ticked
+
+    @workflow.query
+    def notes(self) -> list[str]:
+        """The notes kept so far."""
+        return self.noted
 
     @workflow.run
     async def run(self, ticks: int, every: float) -> int:

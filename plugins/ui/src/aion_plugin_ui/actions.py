@@ -2,7 +2,9 @@
 
 Input is checked here first (JSON that does not parse is refused before
 anything is sent) and then by the engine that runs the workflow, against the
-handler's type hints; either way a refused action records nothing.
+handler's type hints; either way a refused action records nothing. A start
+names its workflow type, as ``aion start TYPE`` does: the engine that runs it
+knows the type, the console does not.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 import click
 from aion_cli.arguments import json_arguments
 from aion_cli.schedules import signal_schedule
-from aion_core import Client
+from aion_core import Client, WorkflowHandle
 from pydantic_core import to_json
 
 __all__ = [
@@ -25,9 +27,12 @@ __all__ = [
     "ActionInput",
     "ActionResult",
     "InputError",
+    "StartInput",
     "parse_input",
+    "parse_start_input",
     "run_schedule_action",
     "run_workflow_action",
+    "start_workflow",
 ]
 
 HANDLER_ACTIONS = ("signal", "query", "update")
@@ -78,6 +83,31 @@ class ActionResult:
     answer: str | None = None
 
 
+@dataclass(frozen=True)
+class StartInput:
+    """The start form's fields, parsed.
+
+    Attributes:
+        workflow_type: The workflow type's name, as registered with the engines.
+        arguments: Its input, from the JSON.
+        workflow_id: The id to start it as (None: a random one).
+        task_queue: Its task queue (and default of its activities).
+    """
+
+    workflow_type: str
+    arguments: tuple[Any, ...] = ()
+    workflow_id: str | None = None
+    task_queue: str = "default"
+
+
+def _arguments(raw_input: str) -> tuple[Any, ...]:
+    # One value, or an array of arguments, exactly as `--input` on the command line.
+    try:
+        return tuple(json_arguments(raw_input if raw_input.strip() else None, option="input"))
+    except click.BadParameter as error:
+        raise InputError(error.message) from None
+
+
 def parse_input(action: str, name: str, raw_input: str, reason: str) -> ActionInput:
     """The parsed fields of `action`'s form.
 
@@ -86,11 +116,25 @@ def parse_input(action: str, name: str, raw_input: str, reason: str) -> ActionIn
     """
     if action in HANDLER_ACTIONS and not name.strip():
         raise InputError(f"name the {action} to send")
-    try:
-        arguments = json_arguments(raw_input if raw_input.strip() else None, option="input")
-    except click.BadParameter as error:
-        raise InputError(error.message) from None
-    return ActionInput(name.strip(), tuple(arguments), reason.strip())
+    return ActionInput(name.strip(), _arguments(raw_input), reason.strip())
+
+
+def parse_start_input(
+    workflow_type: str, workflow_id: str, raw_input: str, task_queue: str
+) -> StartInput:
+    """The parsed fields of the start form; a blank id or task queue takes the default.
+
+    Raises:
+        InputError: No workflow type, or input that is not JSON.
+    """
+    if not workflow_type.strip():
+        raise InputError("name the workflow type to start")
+    return StartInput(
+        workflow_type.strip(),
+        _arguments(raw_input),
+        workflow_id.strip() or None,
+        task_queue.strip() or "default",
+    )
 
 
 def _answer(value: Any) -> str:
@@ -122,6 +166,24 @@ async def run_workflow_action(
         await act(workflow_id, given.reason)
         return ActionResult(_DONE[action])
     raise ValueError(f"no such action: {action}")
+
+
+async def start_workflow(client: Client, given: StartInput) -> WorkflowHandle:
+    """Start `given` on the engines; returns once its start is durable.
+
+    A run already open with the same id is refused (the id policy of ``aion start``).
+
+    Raises:
+        ConfigurationError: The engine does not run this workflow type (nothing started).
+        PayloadValidationError: The input does not fit the workflow's signature.
+        WorkflowAlreadyStartedError: A run with this id is open.
+    """
+    return await client.start_workflow(
+        given.workflow_type,
+        *given.arguments,
+        id=given.workflow_id,
+        task_queue=given.task_queue,
+    )
 
 
 async def run_schedule_action(

@@ -21,13 +21,14 @@ from aion_core.errors import (
     TransportError,
     UnknownQuery,
     UpdateRejectedError,
+    WorkflowAlreadyStartedError,
     WorkflowClosedError,
     WorkflowNotFoundError,
     WorkflowStateError,
 )
 from aion_core.schedules.spec import ScheduleNotFoundError
 
-__all__ = ["Problem", "problem_of"]
+__all__ = ["Problem", "problem_of", "start_problem_of"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ _STATUSES: tuple[tuple[type[AionError], int, str], ...] = (
     (PayloadValidationError, 400, "The input does not fit"),
     (UnknownQuery, 400, "No such query"),
     (UpdateRejectedError, 400, "The update was rejected"),
+    (WorkflowAlreadyStartedError, 409, "Already started"),
     (WorkflowClosedError, 409, "The workflow is closed"),
     (WorkflowStateError, 409, "Not in this state"),
     (QueryError, 422, "The query was not answered"),
@@ -61,3 +63,15 @@ def problem_of(error: AionError) -> Problem:
         if isinstance(error, kind):
             return Problem(str(error), status, title)
     return Problem(str(error), 400)
+
+
+def start_problem_of(error: AionError) -> Problem:
+    """The message and status for `error` raised by starting a workflow.
+
+    The client was connected before the start was sent, so a configuration error
+    now is the engine refusing what the form asked for (a workflow type it does not
+    run): the user's to fix, not the console's setup.
+    """
+    if isinstance(error, ConfigurationError):
+        return Problem(str(error), 400, "The workflow cannot start")
+    return problem_of(error)

@@ -9,8 +9,11 @@ named in a request.
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import PurePath
 
 import anyio.to_thread
 import click
@@ -22,7 +25,14 @@ from aion_core.events import Event
 from aion_core.schedules.workflow import ScheduleWorkflow
 from aion_core.testing import Replayer
 
-__all__ = ["CONTEXT_EVENTS", "DiffRow", "ReplayReport", "WorkflowCode", "replay_history"]
+__all__ = [
+    "CONTEXT_EVENTS",
+    "DiffRow",
+    "ReplayReport",
+    "WorkflowCode",
+    "replay_history",
+    "source_under_import_root",
+]
 
 CONTEXT_EVENTS = 6
 """Events shown before the mismatch (and half as many after), for orientation."""
@@ -54,7 +64,8 @@ class ReplayReport:
         events: How many events the history has.
         reproduced: Whether the code reproduces the history.
         seq: Where they part.
-        source: The workflow source line of the mismatching command, when known.
+        source: The workflow source line of the mismatching command, when known, as a
+            path under its import root (``myapp/flows.py:27``).
         expected: What the code issues now.
         found: What the history recorded.
         error: Why replaying failed, when it was not a mismatch (the code raised, ...).
@@ -92,6 +103,26 @@ class WorkflowCode:
         self.workflow_types = sorted(workflow_definition(w).name for w in workflows)
 
 
+def source_under_import_root(source: str) -> str:
+    """`source` (``/abs/dir/myapp/flows.py:27``) as the file under the import root holding it.
+
+    The deepest ``sys.path`` entry the file is under is where its module was found
+    (``myapp/flows.py:27``): that names the file as well as the absolute path, and the
+    page does not show the folders of the machine the console runs on. A file under
+    no entry is shown as it is.
+    """
+    path, colon, line = source.rpartition(":")
+    file = PurePath(path)
+    if not colon or not file.is_absolute():
+        return source
+    roots = [PurePath(os.path.abspath(entry or os.curdir)) for entry in sys.path]
+    holding = [root for root in roots if file.is_relative_to(root)]
+    if not holding:
+        return source
+    root = max(holding, key=lambda root: len(root.parts))
+    return f"{file.relative_to(root).as_posix()}:{line}"
+
+
 def _recorded(event: Event) -> str:
     return f"{event.type}: {describe_event(event)}"
 
@@ -122,7 +153,8 @@ async def replay_history(code: WorkflowCode, workflow_id: str, events: list[Even
         await anyio.to_thread.run_sync(code.replayer.replay, events)
     except NondeterminismError as error:
         return ReplayReport(
-            workflow_id, len(events), False, seq=error.seq, source=error.source,
+            workflow_id, len(events), False, seq=error.seq,
+            source=source_under_import_root(error.source),
             expected=error.expected, found=error.found, rows=_rows(events, error),
         )  # fmt: skip
     except CorruptHistoryError as error:

@@ -2,6 +2,7 @@
 
 =====================================  ====================================  ============
 ``GET  /workflows``                    the list, filters, counts, paging      `workflows`
+``POST /workflows``                    start a workflow (the list's form)     `workflows`
 ``GET  /workflows/{id}``               a workflow's detail                    `workflows`
 ``POST /workflows/{id}``               an action on it (``action=signal``)    `workflows`
 ``GET  /live/list``, ``/live/...``     server-sent events for those pages     `live`

@@ -1,4 +1,4 @@
-"""The workflow list and a workflow's detail page, and the actions posted from it."""
+"""The workflow list (and the start form on it), a workflow's detail page, and the actions."""
 
 from __future__ import annotations
 
@@ -17,12 +17,14 @@ from aion_plugin_ui.actions import (
     ActionResult,
     InputError,
     parse_input,
+    parse_start_input,
     run_workflow_action,
+    start_workflow,
 )
 from aion_plugin_ui.history_views import read_detail
 from aion_plugin_ui.listing import FilterError, ListQuery, parse_list_query, read_page
 from aion_plugin_ui.pages import guarded, render, render_problem, ui_of, workflow_url
-from aion_plugin_ui.problems import Problem, problem_of
+from aion_plugin_ui.problems import Problem, problem_of, start_problem_of
 from aion_plugin_ui.security import Session
 
 __all__ = ["list_query_of", "routes"]
@@ -40,19 +42,66 @@ def list_query_of(request: Request) -> ListQuery:
     return parse_list_query(params, params.getlist("status"), ui_of(request).settings.page_size)
 
 
-async def list_page(request: Request, session: Session) -> Response:
-    """The workflows matching the filters, a page at a time, with counts by status."""
+async def _list(
+    request: Request,
+    session: Session,
+    *,
+    start_problem: Problem | None = None,
+    start_form: dict[str, str] | None = None,
+) -> Response:
+    context: dict[str, Any] = {
+        "statuses": STATUSES,
+        "status_choices": STATUS_CHOICES,
+        "start_problem": start_problem,
+        "start_form": start_form or {},
+    }
+    status = start_problem.status if start_problem is not None else 200
     try:
         query = list_query_of(request)
         page = await read_page(await ui_of(request).store.get(), query)
     except FilterError as error:
-        context = {"query": ListQuery(), "page": None, "filter_problem": str(error)}
-        return render(request, session, "list.html", _list_context(context), 400)
-    return render(request, session, "list.html", _list_context({"query": query, "page": page}))
+        context.update(query=ListQuery(), page=None, filter_problem=str(error))
+        return render(request, session, "list.html", context, 400)
+    return render(request, session, "list.html", {**context, "query": query, "page": page}, status)
 
 
-def _list_context(context: dict[str, Any]) -> dict[str, Any]:
-    return {"statuses": STATUSES, "status_choices": STATUS_CHOICES, **context}
+async def list_page(request: Request, session: Session) -> Response:
+    """The workflows matching the filters, a page at a time, with counts by status."""
+    return await _list(request, session)
+
+
+async def start(request: Request, session: Session) -> Response:
+    """Start the workflow the start form names, then show its page.
+
+    A start redirects to the new workflow's page, which says it started; a form
+    that does not parse, a type the engines do not run, an id already running are
+    shown on the list with the form as it was filled in, and nothing started.
+    """
+    ui = ui_of(request)
+    form = {key: value for key, value in (await request.form()).items() if isinstance(value, str)}
+    try:
+        given = parse_start_input(
+            form.get("workflow_type", ""),
+            form.get("workflow_id", ""),
+            form.get("input", ""),
+            form.get("task_queue", ""),
+        )
+    except InputError as error:
+        problem = Problem(f"{error}; nothing was started", 400, "The input is not valid")
+        return await _list(request, session, start_problem=problem, start_form=form)
+    try:
+        client = await ui.engines.get()
+    except AionError as error:  # no engines within reach (inproc://, down), a codec's keys
+        problem = problem_of(error)
+    else:
+        try:
+            handle = await start_workflow(client, given)
+        except AionError as error:
+            problem = start_problem_of(error)
+        else:
+            session.notices.append(f"started {given.workflow_type} as {handle.workflow_id}")
+            return RedirectResponse(workflow_url(handle.workflow_id), status_code=303)
+    return await _list(request, session, start_problem=problem, start_form=form)
 
 
 async def _detail(
@@ -122,6 +171,7 @@ def routes() -> list[BaseRoute]:
     """The list and detail routes."""
     return [
         Route("/workflows", guarded(list_page), methods=["GET"]),
+        Route("/workflows", guarded(start), methods=["POST"]),
         Route("/workflows/{workflow_id:path}", guarded(detail_page), methods=["GET"]),
         Route("/workflows/{workflow_id:path}", guarded(act), methods=["POST"]),
     ]
