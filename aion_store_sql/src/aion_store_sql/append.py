@@ -71,7 +71,14 @@ from aion_store_sql.schema import (
     WorkflowRow,
 )
 
-__all__ = ["AppendPlan", "HeadsMovedError", "append_as_expected", "append_batches", "plan_append"]
+__all__ = [
+    "AppendPlan",
+    "HeadsMovedError",
+    "append_as_expected",
+    "append_batches",
+    "is_deadlock",
+    "plan_append",
+]
 
 # Rows per statement where each row binds parameters: far below the 32,767
 # bind parameters asyncpg and SQLite allow in one statement.
@@ -165,6 +172,11 @@ def append_batches(
     return plan.outcomes
 
 
+def is_deadlock(error: DBAPIError) -> bool:
+    """Whether PostgreSQL rolled the transaction back to break a deadlock."""
+    return getattr(error.orig, "sqlstate", None) == _DEADLOCK
+
+
 class HeadsMovedError(Exception):
     """A stream head was not where `append_as_expected` assumed: roll back, append again."""
 
@@ -198,7 +210,7 @@ def append_as_expected(
     except DBAPIError as error:
         # PostgreSQL: heads compared and set in no particular order can deadlock
         # with another append (only a stale writer's); the locked path takes them in order.
-        if getattr(error.orig, "sqlstate", None) == _DEADLOCK:
+        if is_deadlock(error):
             raise HeadsMovedError from error
         raise
     if count != len(plan.heads):

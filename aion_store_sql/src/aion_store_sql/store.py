@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Integer, bindparam, select
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 from aion_core.errors import CorruptHistoryError, SequenceConflictError, StoreError
 from aion_core.events import Event
 from aion_core.store.protocol import EventStoreBase
 from aion_core.store.records import AppendBatch, TimerRecord, WorkflowFilter, WorkflowRecord
 from aion_store_sql import timers, visibility
-from aion_store_sql.append import HeadsMovedError, append_as_expected, append_batches
+from aion_store_sql.append import (
+    HeadsMovedError,
+    append_as_expected,
+    append_batches,
+    is_deadlock,
+)
 from aion_store_sql.compiled import fetch_mappings
 from aion_store_sql.config import StoreConfig, parse_store_url
 from aion_store_sql.database import Database
@@ -24,6 +32,8 @@ from aion_store_sql.schema import EventRow, StreamHeadRow
 
 __all__ = ["SqlEventStore"]
 
+_DEADLOCK_ATTEMPTS = 5
+"""Times the locked append is tried when PostgreSQL picks it to break a deadlock."""
 _FEW_BATCHES = 16
 """Appends of up to this many batches are `Database.write_few`: lone or lightly loaded
 workflows. Larger group commits go to SQLite's writer thread, and the engine goes on
@@ -109,7 +119,18 @@ class SqlEventStore(EventStoreBase):
                 return await write(append_as_expected, batches)
             except HeadsMovedError:
                 pass  # rolled back: a stale writer's batch, or a stream that exists
-            return await write(append_batches, batches)
+            attempt = 1
+            while True:
+                try:
+                    return await write(append_batches, batches)
+                except DBAPIError as error:
+                    # The heads are locked in order here, but another append's
+                    # compare-and-set takes them in no particular order: PostgreSQL
+                    # may roll this one back to break the deadlock. Nothing was written.
+                    if not is_deadlock(error) or attempt == _DEADLOCK_ATTEMPTS:
+                        raise
+                await asyncio.sleep(random.uniform(0, 0.01 * attempt))
+                attempt += 1
 
     async def read_events(
         self, workflow_id: str, *, after_seq: int = 0, limit: int | None = None
