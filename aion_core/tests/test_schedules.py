@@ -752,12 +752,17 @@ async def run_then_stop(env: WorkflowEnvironment, schedule_id: str, fires: int) 
     handle = env.engine.get_schedule(schedule_id)
 
     async def settled() -> bool:
-        # Waiting for the fire after the last one it started: none is in flight.
+        # Waiting for the fire after the last one it started, and that one not due
+        # yet (the clock may have skipped to it before skipping stopped): none is in
+        # flight, so none lands as the engine stops.
         started = await started_fire_times(env, schedule_id)
         described = await handle.describe()
-        return described.started_count == len(started) and described.next_fire_at == max(
-            started
-        ) + timedelta(hours=1)
+        next_fire = max(started) + timedelta(hours=1)
+        return (
+            described.started_count == len(started)
+            and described.next_fire_at == next_fire
+            and env.clock.now() < next_fire
+        )
 
     await eventually(settled)
     return max(await started_fire_times(env, schedule_id))
