@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -174,6 +174,12 @@ class WorkflowRunner:
         """Set while supervision backs off: arrivals wait instead of replaying failing code."""
         self._taken: list[Arrival] = []
         """Arrivals the step in progress took; `stop` answers them if it cancels the step."""
+        self._committing = False
+        """Set while the step's append is on its way to the store."""
+        self._committed: asyncio.Future[None] | None = None
+        """What `stop` waits on while an append is on its way."""
+        self._stopping = False
+        """Set while `stop` lets a commit land: no further step begins."""
 
     @property
     def busy(self) -> bool:
@@ -234,9 +240,22 @@ class WorkflowRunner:
         return await done
 
     async def stop(self) -> None:
-        """Cancel the step in progress (engine shutdown); waiting arrivals are cancelled."""
+        """Cancel the step in progress (engine shutdown); waiting arrivals are cancelled.
+
+        A step whose append is on its way to the store is let finish first: a commit
+        cannot be called back once sent, and had it landed after the stop, whoever
+        takes the workflow next (another node) could load the history just before it
+        and serve queries from a stale view. Its senders hear that it is recorded.
+        """
         drainer, taken = self._drainer, self._taken
         if drainer is not None:
+            if self._committing:
+                self._stopping = True
+                self._committed = asyncio.get_running_loop().create_future()
+                try:
+                    await self._committed
+                finally:
+                    self._stopping = False
             drainer.cancel()
             await asyncio.gather(drainer, return_exceptions=True)
         # Whoever sent what was waiting or in the cancelled step hears so: what the step
@@ -254,7 +273,7 @@ class WorkflowRunner:
 
     async def _drain(self) -> None:
         try:
-            while self._arrivals and not self._held:
+            while self._arrivals and not self._held and not self._stopping:
                 arrivals, self._arrivals = self._arrivals, []
                 self._taken = arrivals
                 queries = [a for a in arrivals if a.kind == "query"]
@@ -628,7 +647,14 @@ class WorkflowRunner:
                     f"this engine node no longer holds workflow {self.workflow_id!r} "
                     "(its partition's lease lapsed); nothing was recorded"
                 )
-            events = await _append_uncancelled(recorder.append(entries, at=step.at), accepted, step)
+            self._committing = True
+            try:
+                events = await recorder.append(entries, at=step.at)
+            finally:
+                self._committing = False
+                committed, self._committed = self._committed, None
+                if committed is not None and not committed.done():  # `stop` waits for it
+                    committed.set_result(None)
         except BaseException as error:
             if isinstance(error, SequenceConflictError):
                 log.warning("workflow %s: %s", self.workflow_id, error)
@@ -646,28 +672,6 @@ class WorkflowRunner:
                 if event.run_id == instance.run_id and _is_engine_record(event.body):
                     instance.observe(event)
         self.engine.after_append(self, events, step.dispatch)
-
-
-async def _append_uncancelled(
-    append: Coroutine[Any, Any, list[Event]], accepted: list[Arrival], step: _Step
-) -> list[Event]:
-    """Await an append to its end even when the step is cancelled meanwhile.
-
-    A commit cannot be called back once sent. A runner is cancelled when its node
-    gives the workflow up (or the engine stops); if the cancel left the commit
-    landing later, the next owner could load the history just before it and serve
-    queries from a stale view. So the cancel waits for the store to settle, tells
-    the senders of what did land that it is recorded, and then goes on.
-    """
-    appending = asyncio.ensure_future(append)
-    try:
-        return await asyncio.shield(appending)
-    except asyncio.CancelledError:
-        await asyncio.wait({appending})
-        if not appending.cancelled() and appending.exception() is None:
-            for arrival in accepted:
-                _settle(arrival.done, result=arrival.run_id or step.run_id)
-        raise
 
 
 _WAKE = WorkflowTerminated(reason="internal: wake the instance")
