@@ -12,16 +12,17 @@ each path is seen refused and then carried out once.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
 
 from aion_core import Engine, MemoryEventStore, activity, workflow
-from aion_core.errors import OwnershipLostError, SequenceConflictError
+from aion_core.errors import OwnershipLostError
 from aion_core.events import ActivityCompleted, Event, SignalReceived, TimerFired
-from aion_core.store.records import AppendBatch
+
+from .test_messages import GatedStore
 
 released = asyncio.Event()
 
@@ -127,19 +128,6 @@ async def test_an_activity_result_waits_until_the_engine_may_record_again(
             assert count(await handle.history(), ActivityCompleted) == 0
         assert await asyncio.wait_for(handle.result(), 15) == 42
         assert count(await handle.history(), ActivityCompleted) == 1
-
-
-class GatedStore(MemoryEventStore):
-    """A memory store whose commits wait for a gate: an append caught in flight."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.gate = asyncio.Event()
-        self.gate.set()
-
-    async def append(self, batches: Sequence[AppendBatch]) -> list[SequenceConflictError | None]:
-        await self.gate.wait()
-        return await super().append(batches)
 
 
 async def test_giving_a_workflow_up_waits_for_its_append_in_flight() -> None:
