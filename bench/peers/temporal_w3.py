@@ -68,6 +68,9 @@ WARM_UP_CONCURRENT = 50
 SERVER_READY_TIMEOUT_S = 60.0
 SERVER_STOP_TIMEOUT_S = 10.0
 LOG_TAIL_CHARS = 3000
+# What the dev server logs when a port picked for it was bound by someone else first.
+PORT_TAKEN = "address already in use"
+PORT_ATTEMPTS = 5
 SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=full")
 """aion's SQLite settings (WAL, every commit fsynced), so both keep state the same way."""
 
@@ -210,11 +213,20 @@ def log_tail(log_file: Path) -> str:
         return "(no server log)"
 
 
+class PortTaken(Exception):
+    """The dev server exited because another process bound one of its ports first."""
+
+
 async def wait_until_ready(process: subprocess.Popen[bytes], address: str, log_file: Path) -> None:
-    """Return once the server's frontend answers; exit 3 if it dies or never answers."""
+    """Return once the server's frontend answers; exit 3 if it dies or never answers.
+
+    Raises PortTaken when it died because a port picked for it was taken in the meantime.
+    """
     deadline = time.monotonic() + SERVER_READY_TIMEOUT_S
     while True:
         if process.poll() is not None:
+            if PORT_TAKEN in log_tail(log_file):
+                raise PortTaken(log_tail(log_file))
             unavailable(
                 f"the dev server exited with code {process.returncode} before it was ready:\n"
                 + log_tail(log_file)
@@ -254,6 +266,31 @@ def journal_mode(db_file: Path) -> str:
         return f"unknown ({error})"
 
 
+async def start_server(
+    binary: Path, folder: Path, db_file: Path, options: Options
+) -> tuple[subprocess.Popen[bytes], str]:
+    """A ready dev server and its frontend address; exit 3 if it cannot be started.
+
+    Its ports are found free by binding and closing them, so another process may take one
+    before the server binds it: then it is started again on other ports.
+    """
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        port = free_port()
+        address = f"127.0.0.1:{port}"
+        log_file = folder / f"server-{attempt}.log"
+        with log_file.open("wb") as log:
+            process = spawn(server_command(binary, port, db_file, options), log)
+        try:
+            await wait_until_ready(process, address, log_file)
+        except PortTaken:
+            continue
+        except BaseException:
+            stop(process)
+            raise
+        return process, address
+    unavailable(f"the dev server found a port taken {PORT_ATTEMPTS} times in a row")
+
+
 @contextlib.asynccontextmanager
 async def dev_server(options: Options, details: dict[str, Any]) -> AsyncIterator[Server]:
     """A dev server with a SQLite file in a temp folder, stopped and removed afterwards.
@@ -264,17 +301,12 @@ async def dev_server(options: Options, details: dict[str, Any]) -> AsyncIterator
     version = cli_version(binary)
     with tempfile.TemporaryDirectory(prefix="aion-bench-temporal-") as folder:
         db_file = Path(folder) / "temporal.db"
-        log_file = Path(folder) / "server.log"
-        port = free_port()
-        address = f"127.0.0.1:{port}"
-        with log_file.open("wb") as log:
-            started = time.perf_counter()
-            process = spawn(server_command(binary, port, db_file, options), log)
-            try:
-                await wait_until_ready(process, address, log_file)
-                yield Server(address, db_file, version, time.perf_counter() - started)
-            finally:
-                stop(process)
+        started = time.perf_counter()
+        process, address = await start_server(binary, Path(folder), db_file, options)
+        try:
+            yield Server(address, db_file, version, time.perf_counter() - started)
+        finally:
+            stop(process)
         details["db_file"] = db_file.is_file()
         details["sqlite_journal_mode"] = journal_mode(db_file)
         details["db_file_bytes"] = db_file.stat().st_size if db_file.exists() else 0
