@@ -45,7 +45,7 @@ from aion_core.tasks import ActivityTask, decode_report
 from aion_core.transport import EngineRuntime, Ownership
 from aion_transport_nats.connection import connect, when_jetstream_answers
 from aion_transport_nats.leases import PartitionLeases
-from aion_transport_nats.listening import stop_listening
+from aion_transport_nats.listening import start_listening, stop_listening
 from aion_transport_nats.options import NatsOptions
 from aion_transport_nats.partitions import partition_of
 from aion_transport_nats.pulling import fetch, stop
@@ -66,8 +66,8 @@ they reach the new owner only after this. A report delivered twice meanwhile
 is recorded once (the engine settles each attempt once)."""
 _HANDOVER_FRACTION = 0.1
 """Of the lease ttl: how long calls being served may go on once their partition is released."""
-_DRAIN_TIMEOUT = 2.0
-"""Seconds a control subscription being given up waits for the server's round trip."""
+_ROUND_TRIP_TIMEOUT = 2.0
+"""Seconds a subscription being started or given up waits for the server's round trip."""
 
 
 def cancel_subject(names: StreamNames) -> str:
@@ -116,8 +116,12 @@ class NatsEngineHandle:
             f"creating the streams of namespace {self._names.namespace!r}",
             lambda: ensure_streams(js, self._names),
         )
-        self._api = await self._nc.subscribe(
-            self._names.api_subject(), queue=self._names.api_queue_group, cb=self._on_api
+        self._api = await start_listening(
+            self._nc,
+            self._names.api_subject(),
+            self._on_api,
+            _ROUND_TRIP_TIMEOUT,
+            queue=self._names.api_queue_group,
         )
         self._leases = PartitionLeases(
             self._nc, self._names, self.node_id, self._partitions, ttl=self._lease_ttl,
@@ -130,7 +134,7 @@ class NatsEngineHandle:
         if self._leases is not None:
             await self._leases.close()  # releases every partition: others adopt at once
         if self._api is not None and self._nc is not None:
-            await stop_listening(self._nc, self._api, _DRAIN_TIMEOUT)
+            await stop_listening(self._nc, self._api, _ROUND_TRIP_TIMEOUT)
         await asyncio.gather(*(stop(task) for task in list(self._background)))
         if self._nc is not None:
             with contextlib.suppress(NatsError):
@@ -171,8 +175,12 @@ class NatsEngineHandle:
         await self._engine.release(self._in(partition))
         self._owned.add(partition)
         await self._engine.adopt(self._in(partition))
-        self._control[partition] = await self.nc.subscribe(
-            self._names.control_subject(partition), cb=self._on_call
+        # Only once the server routes the partition's calls here is the partition reported
+        # owned: a caller told so may send at once, and a call the server routed before
+        # the subscription reached it went only to the former owner, which may be frozen
+        # and still subscribed (it answers no one, not even "ask the new owner").
+        self._control[partition] = await start_listening(
+            self.nc, self._names.control_subject(partition), self._on_call, _ROUND_TRIP_TIMEOUT
         )
         self._consumers[partition] = asyncio.create_task(
             self._consume_reports(partition), name=f"aion-results-{partition}"
@@ -183,7 +191,7 @@ class NatsEngineHandle:
         self._owned.discard(partition)
         control = self._control.pop(partition, None)
         if control is not None:  # calls already on their way are told to ask the new owner
-            await stop_listening(self.nc, control, _DRAIN_TIMEOUT)
+            await stop_listening(self.nc, control, _ROUND_TRIP_TIMEOUT)
         # Signals and updates taken already may finish first (briefly: a lost lease leaves
         # 0.15 of its ttl before another node adopts): releasing stops the workflows under
         # them, and their senders could not know whether they were recorded. Other calls
