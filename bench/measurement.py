@@ -28,7 +28,7 @@ class Measurement:
     Attributes:
         measure: The workload: ``w3_sequential``, ``w3_concurrent``, ``timer_overshoot``,
             ``sleeping_scale``, ``recovery``, ``replay``, ``query_latency``,
-            ``w3_distributed``, ``floor_fsync``, ``floor_sqlite_commit``.
+            ``w3_distributed``, ``throttled_rate``, ``floor_fsync``, ``floor_sqlite_commit``.
         system: ``aion``, ``dbos``, ``temporal`` or ``machine`` (the physical floor).
         backend: Where it keeps state: ``sqlite``, ``postgresql``, ``nats+postgresql``,
             ``inproc``, ``nats``, ``disk``, ``temporal-dev-server``.

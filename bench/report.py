@@ -65,6 +65,8 @@ ROWS: tuple[Row, ...] = (
     Row("distributed W3 (1 engine, 2 workers, NATS, PostgreSQL)", "w3_distributed",
         "nats+postgresql", (), ">= 300 wf/s"),
     Row("timer overshoot, 1 s sleep, median", "timer_overshoot", "sqlite", (), "<= 10 ms"),
+    Row("throttled queue: 2,000 W3, concurrency 10, rate 500/s, achieved", "throttled_rate",
+        "sqlite"),
     Row("100,000 sleeping workflows, peak RSS", "sleeping_scale", "sqlite", (), "<= 400 MB"),
     Row("recovery of 10,000 open workflows", "recovery", "sqlite", (), "<= 10 s"),
     Row("replay of 10,000 events", "replay", "sqlite", (), "<= 300 ms"),

@@ -55,6 +55,7 @@ WORKLOADS: tuple[Workload, ...] = (
     ),
     Workload("aion-w3-distributed", "bench.aion.distributed"),
     Workload("aion-timer-overshoot", "bench.aion.timers"),
+    Workload("aion-throttled-queue", "bench.aion.throttled"),
     Workload("aion-sleeping-scale", "bench.aion.scale", ("--measure", "sleeping")),
     Workload("aion-recovery", "bench.aion.scale", ("--measure", "recovery")),
     Workload("aion-replay", "bench.aion.replay"),

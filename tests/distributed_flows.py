@@ -118,3 +118,26 @@ class SlowJob:
             heartbeat_timeout=HEARTBEAT_TIMEOUT,
             retry_policy=QUICK_RETRIES,
         )
+
+
+THROTTLED_QUEUE = "throttled"
+"""The flow-controlled queue of `Throttled` (declared in the test's aion.toml)."""
+
+
+@activity.defn
+async def paced_step(n: int) -> int:
+    """A short piece of work, so that runs let out of the queue overlap."""
+    await asyncio.sleep(0.3)
+    return n
+
+
+@workflow.defn
+async def throttled(n: int) -> int:
+    """Started on the flow-controlled queue; its activity runs on the workers' default queue."""
+    return await workflow.execute_activity(
+        paced_step,
+        n,
+        task_queue="default",
+        start_to_close_timeout=ACTIVITY_TIMEOUT,
+        retry_policy=QUICK_RETRIES,
+    )

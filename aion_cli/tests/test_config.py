@@ -86,6 +86,11 @@ def test_a_namespace_in_the_transport_url_wins() -> None:
         ("store = ", "is not valid TOML"),
         ('stor = "sqlite:///x.db"\n', "unknown key 'stor'; aion reads store, transport"),
         ("store = 5\n", 'store must be a string, such as store = "..."'),
+        ('[queues.emails]\nrate_limit = "fast"\n', 'must be "COUNT/DURATION"'),
+        ("[queues.emails]\nglobal_concurrency = 0\n", "global_concurrency must be at least 1"),
+        ('[queues.emails]\nglobal_concurrency = "9"\n', "must be an integer"),
+        ("[queues.emails]\nthroughput = 9\n", "queues.emails.throughput is not a queue"),
+        ("queues = 3\n", "queues must be tables"),
     ],
 )
 def test_a_broken_aion_toml_is_a_usage_error(

@@ -245,9 +245,9 @@ def test_queue_list_counts_open_work_per_task_queue(invoke: Invoke, store: str) 
     queues = _json(invoke("queue", "list", "--store", store, "--json"))
     assert queues == [
         {"name": "default", "open_workflows": 1, "pending_activities": 0, "running": 0,
-         "retrying": 0, "scheduled": 0},
+         "retrying": 0, "scheduled": 0, "flow": None},
         {"name": "payments", "open_workflows": 0, "pending_activities": 1, "running": 0,
-         "retrying": 1, "scheduled": 0},
+         "retrying": 1, "scheduled": 0, "flow": None},
     ]  # fmt: skip
     table = invoke("queue", "list", "--store", store).stdout
     assert "payments" in table

@@ -41,10 +41,12 @@ BODY_TYPES: list[type[BaseModel]] = list(get_args(get_args(EventBody)[0]))
 def test_every_event_kind_has_a_stable_unique_type_name() -> None:
     names = [cls.model_fields["type"].default for cls in BODY_TYPES]
     assert names == [cls.__name__ for cls in BODY_TYPES]
-    assert len(set(names)) == len(names) == 44
+    assert len(set(names)) == len(names) == 46
     for name in [
-        "WorkflowStarted", "WorkflowCompleted", "WorkflowFailed", "WorkflowCancelled",
-        "WorkflowTerminated", "WorkflowTimedOut", "WorkflowContinuedAsNew", "WorkflowPaused",
+        "WorkflowStarted", "WorkflowDequeued", "WorkflowStartDebounced", "WorkflowCompleted",
+        "WorkflowFailed",
+        "WorkflowCancelled", "WorkflowTerminated", "WorkflowTimedOut", "WorkflowContinuedAsNew",
+        "WorkflowPaused",
         "WorkflowResumed", "WorkflowReopened", "ActivityScheduled", "ActivityStarted",
         "ActivityCompleted", "ActivityFailed", "ActivityTimedOut", "ActivityCancelled",
         "TimerStarted", "TimerFired", "TimerCancelled", "SignalReceived", "ExternalSignalSent",

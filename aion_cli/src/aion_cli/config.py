@@ -10,6 +10,15 @@
    ``"4MiB"`` or a number of bytes);
 4. the built-in default of each setting.
 
+The config file also declares flow-controlled task queues, one table each,
+read by every command that builds an engine (and by ``aion queue``)::
+
+    [queues.emails]
+    global_concurrency = 20       # over every engine sharing the store
+    worker_concurrency = 8        # per engine process
+    partition_concurrency = 2     # per partition key
+    rate_limit = "100/1s"         # at most 100 let out in any 1 s window
+
 The file is read once, when the root command starts, and kept in the Click
 context's `meta`, which every subcommand shares.
 """
@@ -20,11 +29,14 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
 import click
 
+from aion_cli.arguments import parse_duration
+from aion_core import QueueSettings
 from aion_core.errors import ConfigurationError
 
 __all__ = [
@@ -71,6 +83,7 @@ class Config:
     environ: Mapping[str, str] = field(default_factory=dict)
     file: Mapping[str, str] = field(default_factory=dict)
     path: Path | None = None
+    queues: tuple[QueueSettings, ...] = ()
 
     def lookup(self, setting: Setting) -> tuple[str, str] | None:
         """The value of `setting` and where it came from, or None when nothing sets it."""
@@ -99,23 +112,29 @@ def load_config(
     if path is None and Path(CONFIG_FILE).is_file():
         path = Path(CONFIG_FILE)
     file: dict[str, str] = {}
+    queues: tuple[QueueSettings, ...] = ()
     if path is not None:
-        file = _read(path)
+        file, queues = _read(path)
     given = {key: value for key, value in (flags or {}).items() if value is not None}
     return Config(
-        flags=given, environ=os.environ if environ is None else environ, file=file, path=path
+        flags=given,
+        environ=os.environ if environ is None else environ,
+        file=file,
+        path=path,
+        queues=queues,
     )
 
 
-def _read(path: Path) -> dict[str, str]:
+def _read(path: Path) -> tuple[dict[str, str], tuple[QueueSettings, ...]]:
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as error:
         raise ConfigurationError(f"cannot read config file {path}: {error.strerror}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ConfigurationError(f"config file {path} is not valid TOML: {error}") from None
-    known = ", ".join(SETTINGS)
+    known = ", ".join([*SETTINGS, "[queues.NAME]"])
     settings: dict[str, str] = {}
+    queues = _queues(path, document.pop(_QUEUES, {}))
     for key, value in document.items():
         if key not in SETTINGS:
             raise ConfigurationError(f"config file {path}: unknown key {key!r}; aion reads {known}")
@@ -126,7 +145,63 @@ def _read(path: Path) -> dict[str, str]:
                 f'config file {path}: {key} must be a string, such as {key} = "..."'
             )
         settings[key] = value
-    return settings
+    return settings, queues
+
+
+_QUEUES = "queues"
+_QUEUE_LIMITS = ("worker_concurrency", "global_concurrency", "partition_concurrency")
+_RATE_LIMIT = "rate_limit"
+
+
+def _queues(path: Path, tables: object) -> tuple[QueueSettings, ...]:
+    """The ``[queues.NAME]`` tables of the config file."""
+    example = "such as [queues.emails] with global_concurrency = 20"
+    if not isinstance(tables, dict):
+        raise ConfigurationError(f"config file {path}: queues must be tables, {example}")
+    found = []
+    for name, table in tables.items():
+        if not isinstance(table, dict):
+            raise ConfigurationError(
+                f"config file {path}: queues.{name} must be a table, {example}"
+            )
+        known = ", ".join([*_QUEUE_LIMITS, _RATE_LIMIT])
+        limits: dict[str, int | None] = dict.fromkeys(_QUEUE_LIMITS)
+        rate_limit = None
+        for key, value in table.items():
+            where = f"config file {path}: queues.{name}.{key}"
+            if key == _RATE_LIMIT:
+                rate_limit = _rate_limit(where, value)
+            elif key not in _QUEUE_LIMITS:
+                raise ConfigurationError(f"{where} is not a queue setting; aion reads {known}")
+            elif isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigurationError(f"{where} must be an integer, such as {key} = 10")
+            else:
+                limits[key] = value
+        try:
+            found.append(
+                QueueSettings(
+                    name,
+                    worker_concurrency=limits["worker_concurrency"],
+                    global_concurrency=limits["global_concurrency"],
+                    partition_concurrency=limits["partition_concurrency"],
+                    rate_limit=rate_limit,
+                )
+            )
+        except ConfigurationError as error:
+            raise ConfigurationError(f"config file {path}: {error}") from None
+    return tuple(found)
+
+
+def _rate_limit(where: str, value: object) -> tuple[int, timedelta]:
+    """``"COUNT/DURATION"``, such as ``"100/1s"`` or ``"5/1m"``."""
+    usage = f'{where} must be "COUNT/DURATION", such as "100/1s" or "5/1m"'
+    if not isinstance(value, str) or value.count("/") != 1:
+        raise ConfigurationError(usage)
+    count, period = value.split("/")
+    try:
+        return int(count), parse_duration(period.strip())
+    except (ValueError, click.BadParameter):
+        raise ConfigurationError(usage) from None
 
 
 def config_of(ctx: click.Context) -> Config:

@@ -1,23 +1,38 @@
 """Task queues as the store sees them: which queues open workflows use, and their pending work.
 
-aion has no queue objects of its own: a task queue is a name that workflows
-(`WorkflowStarted.task_queue`) and activities (`ActivityScheduled.task_queue`)
-carry, and workers serve. So the queues here are the names the open
-workflows and their pending activities use, read from the visibility rows
-and the latest run of each open workflow's history. Closed workflows have no
-pending work and are not read.
+A task queue is a name that workflows (`WorkflowStarted.task_queue`) and
+activities (`ActivityScheduled.task_queue`) carry, and workers serve. So the
+queues here are the names the open workflows and their pending activities
+use, read from the visibility rows and the latest run of each open
+workflow's history. Closed workflows have no pending work and are not read.
+
+A queue under flow control (``[queues.NAME]`` in aion.toml, or holding queued
+runs) also shows its runs queued, running past the queue and throttled, per
+partition key, from the store's slots (`aion_core.store.queues`).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict
 
 from aion_cli.summary import PendingActivity, latest_run, pending_activities
+from aion_core import QueueSettings
+from aion_core.engine.queues import queue_stats
 from aion_core.store import EventStore, WorkflowRecord
+from aion_core.store.queues import QueueStore
 
-__all__ = ["QueuedActivity", "TaskQueueSummary", "open_work", "summarize_queues"]
+__all__ = [
+    "FlowControl",
+    "PartitionFlow",
+    "QueuedActivity",
+    "TaskQueueSummary",
+    "flow_control",
+    "open_work",
+    "summarize_queues",
+]
 
 _PAGE = 500
 
@@ -52,6 +67,76 @@ class TaskQueueSummary(_Model):
     running: int = 0
     retrying: int = 0
     scheduled: int = 0
+    flow: FlowControl | None = None
+
+
+class PartitionFlow(_Model):
+    """Runs of one partition key of a flow-controlled queue."""
+
+    queued: int
+    running: int
+    throttled: int
+
+
+class FlowControl(_Model):
+    """A flow-controlled queue's workflow runs, and its limits when aion.toml gives them.
+
+    Attributes:
+        queued: Runs waiting in the queue.
+        running: Runs let out of it and still open.
+        throttled: Of the queued, those a full limit holds back now (needs the limits).
+        recent_admissions: Runs let out within the rate limit's window.
+        limits: The limits from aion.toml (none when the queue is not declared there).
+        partitions: Per partition key.
+    """
+
+    queued: int
+    running: int
+    throttled: int
+    recent_admissions: int | None = None
+    limits: dict[str, int | str] = {}
+    partitions: dict[str, PartitionFlow] = {}
+
+
+async def flow_control(
+    store: EventStore, settings: Sequence[QueueSettings], only: str | None = None
+) -> dict[str, FlowControl]:
+    """The flow control of every queue `settings` declares or the store holds runs of."""
+    if not isinstance(store, QueueStore):
+        return {}
+    declared = {s.name: s for s in settings}
+    names = set(declared) | set(await store.queue_names())
+    found = {}
+    now = datetime.now(UTC)
+    for name in sorted(names):
+        if only is not None and name != only:
+            continue
+        queue = declared.get(name)
+        stats = await queue_stats(store, name, queue, now)
+        found[name] = FlowControl(
+            queued=stats.queued,
+            running=stats.running,
+            throttled=stats.throttled,
+            recent_admissions=stats.recent_admissions,
+            limits=_limits(queue) if queue is not None else {},
+            partitions={
+                key: PartitionFlow(queued=p.queued, running=p.running, throttled=p.throttled)
+                for key, p in stats.by_partition.items()
+            },
+        )
+    return found
+
+
+def _limits(queue: QueueSettings) -> dict[str, int | str]:
+    limits: dict[str, int | str] = {}
+    for name in ("global_concurrency", "worker_concurrency", "partition_concurrency"):
+        value = getattr(queue, name)
+        if value is not None:
+            limits[name] = value
+    if queue.rate_limit is not None:
+        count, period = queue.rate_limit
+        limits["rate_limit"] = f"{count}/{period.total_seconds():g}s"
+    return limits
 
 
 async def open_work(
@@ -67,9 +152,12 @@ async def open_work(
 
 
 async def summarize_queues(
-    store: EventStore, only: str | None = None
+    store: EventStore, only: str | None = None, settings: Sequence[QueueSettings] = ()
 ) -> tuple[list[TaskQueueSummary], list[QueuedActivity]]:
-    """Every queue in use (or just `only`), by name, and the pending activities on them."""
+    """Every queue in use (or just `only`), by name, and the pending activities on them.
+
+    `settings`: the flow-controlled queues declared (aion.toml), for their limits.
+    """
     counts: dict[str, dict[str, int]] = {}
     queued: list[QueuedActivity] = []
 
@@ -89,5 +177,9 @@ async def summarize_queues(
                         workflow_id=record.workflow_id, run_id=record.run_id, activity=activity
                     )
                 )
-    summaries = [TaskQueueSummary(name=name, **tally) for name, tally in sorted(counts.items())]
+    flows = await flow_control(store, settings, only)
+    names = sorted(set(counts) | set(flows))
+    summaries = [
+        TaskQueueSummary(name=name, flow=flows.get(name), **counts.get(name, {})) for name in names
+    ]
     return summaries, queued

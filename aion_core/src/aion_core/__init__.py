@@ -9,6 +9,7 @@ the plugin system. Plugins add SQL stores, the NATS transport and the CLI.
 from aion_core import activity, workflow
 from aion_core.client import Client
 from aion_core.engine import Engine
+from aion_core.engine.queues import QueueSettings
 from aion_core.errors import (
     ActivityError,
     AionError,
@@ -73,6 +74,7 @@ __all__ = [
     "QueryRefused",
     "QueryReplyDropped",
     "QueryTimeout",
+    "QueueSettings",
     "Recorder",
     "RetryPolicy",
     "SequenceConflictError",

@@ -16,6 +16,7 @@ __all__ = [
     "ChildWorkflowError",
     "ConfigurationError",
     "CorruptHistoryError",
+    "DuplicateStartError",
     "HistoryFormatError",
     "NondeterminismError",
     "OwnershipLostError",
@@ -207,6 +208,22 @@ class WorkflowAlreadyStartedError(AionError):
         self.run_id = run_id
         detail = f": {reason}" if reason else ""
         super().__init__(f"workflow {workflow_id!r} already started (run {run_id}){detail}")
+
+
+class DuplicateStartError(WorkflowAlreadyStartedError):
+    """A start's deduplication id is held by an open run of its task queue; nothing recorded.
+
+    `workflow_id` and `run_id` name that run (``id_conflict="use_existing"`` returns it).
+    """
+
+    def __init__(self, workflow_id: str, run_id: str, queue: str, dedup_id: str) -> None:
+        super().__init__(
+            workflow_id,
+            run_id,
+            f"it holds dedup id {dedup_id!r} on task queue {queue!r} until it closes",
+        )
+        self.queue = queue
+        self.dedup_id = dedup_id
 
 
 class WorkflowClosedError(AionError):

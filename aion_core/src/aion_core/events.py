@@ -50,6 +50,7 @@ __all__ = [
     "ParentClosePolicy",
     "ParentWorkflow",
     "Payload",
+    "QueuePlacement",
     "ScheduleAction",
     "ScheduleCreated",
     "ScheduleDeleted",
@@ -70,10 +71,12 @@ __all__ = [
     "WorkflowCancelled",
     "WorkflowCompleted",
     "WorkflowContinuedAsNew",
+    "WorkflowDequeued",
     "WorkflowFailed",
     "WorkflowPaused",
     "WorkflowReopened",
     "WorkflowResumed",
+    "WorkflowStartDebounced",
     "WorkflowStarted",
     "WorkflowStatus",
     "WorkflowSuspended",
@@ -130,6 +133,7 @@ class Failure(_Frozen):
 class WorkflowStatus(StrEnum):
     """A workflow's status, derived from the last lifecycle event of its history."""
 
+    QUEUED = "queued"
     RUNNING = "running"
     PAUSED = "paused"
     SUSPENDED = "suspended"
@@ -147,7 +151,12 @@ class WorkflowStatus(StrEnum):
 
 
 _OPEN_STATUSES = frozenset(
-    {WorkflowStatus.RUNNING, WorkflowStatus.PAUSED, WorkflowStatus.SUSPENDED}
+    {
+        WorkflowStatus.QUEUED,
+        WorkflowStatus.RUNNING,
+        WorkflowStatus.PAUSED,
+        WorkflowStatus.SUSPENDED,
+    }
 )
 
 ParentClosePolicy: TypeAlias = Literal["terminate", "request_cancel", "abandon"]
@@ -159,6 +168,29 @@ class ParentWorkflow(_Frozen):
     workflow_id: str
     run_id: str
     child_id: Ordinal | None = None
+
+
+class QueuePlacement(_Frozen):
+    """How a run waits in its task queue until the queue lets it out (its code runs then).
+
+    Attributes:
+        priority: Higher runs first; FIFO (by start time) within a priority.
+        partition_key: Runs sharing a key share the queue's per-partition concurrency.
+        dedup_id: While a run with this id is open on the queue, another start with it
+            is refused or given that run.
+        debounce: The run waits at least this long after its start, and after every later
+            start of the same workflow id that replaced its input
+            (`WorkflowStartDebounced`), before it may leave the queue.
+    """
+
+    priority: int = 0
+    partition_key: str | None = Field(default=None, min_length=1, max_length=200)
+    dedup_id: str | None = Field(default=None, min_length=1, max_length=200)
+    debounce: timedelta | None = Field(default=None, gt=timedelta(0))
+    limited: bool = False
+    """Its queue was under flow control where it started: only an engine that declares the
+    queue lets it out (another would not know the limits). Otherwise (a dedup id or a
+    debounce on a queue without limits) any engine does."""
 
 
 # --- workflow lifecycle ------------------------------------------------------------------------
@@ -182,6 +214,31 @@ class WorkflowStarted(_Frozen):
     search_attributes: dict[str, SearchAttributeValue] = Field(default_factory=dict)
     schedule_id: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
+    queue: QueuePlacement | None = None
+    """Set when the run waits on a flow-controlled queue: its code runs once dequeued."""
+
+
+class WorkflowDequeued(_Frozen):
+    """A queued run was given a slot on its task queue; its code starts here."""
+
+    type: Literal["WorkflowDequeued"] = "WorkflowDequeued"
+    queue: str
+    admitted_at: AwareDatetime
+    """When the run's slot was taken (this event may be recorded later, after a crash)."""
+    by: str = ""
+    """The engine that let it out (its ``worker_concurrency`` counted the run)."""
+
+
+class WorkflowStartDebounced(_Frozen):
+    """A debounced start of a workflow still queued: its input replaces the queued run's.
+
+    The run's code starts with the input of the last of these before `WorkflowDequeued`,
+    and it may leave the queue `debounce` after this one at the earliest.
+    """
+
+    type: Literal["WorkflowStartDebounced"] = "WorkflowStartDebounced"
+    input: Payloads = ()
+    debounce: timedelta = Field(gt=timedelta(0))
 
 
 class WorkflowCompleted(_Frozen):
@@ -619,6 +676,8 @@ class ScheduleDeleted(_Frozen):
 
 EventBody: TypeAlias = Annotated[
     WorkflowStarted
+    | WorkflowDequeued
+    | WorkflowStartDebounced
     | WorkflowCompleted
     | WorkflowFailed
     | WorkflowCancelRequested
@@ -694,6 +753,7 @@ class Event(_Frozen):
 
 _STATUS_AFTER: dict[str, WorkflowStatus] = {
     "WorkflowStarted": WorkflowStatus.RUNNING,
+    "WorkflowDequeued": WorkflowStatus.RUNNING,
     "WorkflowResumed": WorkflowStatus.RUNNING,
     "WorkflowReopened": WorkflowStatus.RUNNING,
     "WorkflowPaused": WorkflowStatus.PAUSED,
@@ -712,7 +772,10 @@ CLOSING_EVENT_TYPES = frozenset(t for t, s in _STATUS_AFTER.items() if s.is_clos
 
 def status_after(body: EventBody) -> WorkflowStatus | None:
     """The status a lifecycle event puts its workflow in; None for other events."""
-    return _STATUS_AFTER.get(body.type)
+    status = _STATUS_AFTER.get(body.type)
+    if status is WorkflowStatus.RUNNING and isinstance(body, WorkflowStarted) and body.queue:
+        return WorkflowStatus.QUEUED
+    return status
 
 
 def derive_status(events: list[Event] | tuple[Event, ...]) -> WorkflowStatus | None:

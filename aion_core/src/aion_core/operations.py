@@ -30,11 +30,17 @@ from aion_core.calls import (
 from aion_core.codec import PayloadCodecChain
 from aion_core.converter import from_payload, to_payloads
 from aion_core.definitions import HandlerKind, WorkflowDefinition, workflow_definition
-from aion_core.errors import ConfigurationError, NoReplyError, WorkflowFailureError
+from aion_core.errors import (
+    ConfigurationError,
+    DuplicateStartError,
+    NoReplyError,
+    WorkflowFailureError,
+)
 from aion_core.events import (
     Event,
     EventBody,
     Payload,
+    QueuePlacement,
     SearchAttributeValue,
     SignalReceived,
     UpdateAccepted,
@@ -325,6 +331,10 @@ class WorkflowOperations:
         search_attributes: dict[str, SearchAttributeValue] | None = None,
         start_signal: tuple[object, Sequence[Any]] | None = None,
         execution_timeout: timedelta | None = None,
+        priority: int = 0,
+        partition_key: str | None = None,
+        dedup_id: str | None = None,
+        debounce: timedelta | None = None,
     ) -> WorkflowHandle:
         """Start a workflow; return once its start is durable.
 
@@ -342,6 +352,17 @@ class WorkflowOperations:
                 if a run with this id is open, it gets the signal and no new run starts.
             execution_timeout: Longest time a run may stay open; then it is closed as
                 timed out (each run of a continue-as-new chain gets it afresh).
+            priority: On a flow-controlled task queue (`Engine.configure_queue`): higher
+                leaves the queue first; FIFO within a priority.
+            partition_key: On a flow-controlled task queue: runs sharing a key share the
+                queue's ``partition_concurrency``.
+            dedup_id: While an open run of the task queue holds this id, the start is
+                refused with `DuplicateStartError` (nothing recorded), or, with
+                ``id_conflict="use_existing"``, returns that run's handle.
+            debounce: Collapse starts of this workflow id (`id` is required) that come
+                within `debounce` of each other into one run, started with the last
+                one's input once no start came for `debounce`. A start once that run's
+                code runs is a new start (the id policies apply).
 
         Raises:
             PayloadValidationError: The input does not fit the workflow's signature
@@ -366,9 +387,24 @@ class WorkflowOperations:
                 code_version=definition.code_version if definition is not None else "",
                 search_attributes=search_attributes or {},
                 execution_timeout=execution_timeout,
+                queue=(
+                    QueuePlacement(
+                        priority=priority,
+                        partition_key=partition_key,
+                        dedup_id=dedup_id,
+                        debounce=debounce,
+                    )
+                    if priority or partition_key or dedup_id or debounce
+                    else None
+                ),
             )
-        except ValidationError as invalid:  # a search attribute or the task queue
+        except ValidationError as invalid:  # a search attribute, the task queue, flow control
             raise ConfigurationError(f"cannot start {name!r}: {_first_problem(invalid)}") from None
+        if debounce is not None and id is None:
+            raise ConfigurationError(
+                f"a debounced start of {name!r} needs an id: starts of one workflow id "
+                "within the debounce are collapsed into one run"
+            )
         workflow_id = id or str(uuid.uuid4())
         if not workflow_id.strip():
             raise ConfigurationError("a workflow id must not be empty")
@@ -397,8 +433,13 @@ class WorkflowOperations:
             run_id: str = await self.route(call)
             return run_id
 
-        run_id = await self._send("start", workflow_id, name, send)
         return_type = definition.return_type if definition is not None else Any
+        try:
+            run_id = await self._send("start", workflow_id, name, send)
+        except DuplicateStartError as duplicate:
+            if id_conflict != "use_existing":
+                raise
+            return WorkflowHandle(self, duplicate.workflow_id, duplicate.run_id, return_type)
         return WorkflowHandle(self, workflow_id, run_id, return_type)
 
     async def execute_workflow(self, workflow: object, *args: Any, **options: Any) -> Any:

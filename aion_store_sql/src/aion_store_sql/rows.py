@@ -107,6 +107,11 @@ def workflow_from_row(row: Row, attributes: Iterable[Row]) -> WorkflowRecord:
             last_seq=row["last_seq"],
             parent_workflow_id=row["parent_workflow_id"],
             parent_run_id=row["parent_run_id"],
+            priority=row["priority"],
+            partition_key=row["partition_key"],
+            dedup_id=row["dedup_id"],
+            ready_at=row["ready_at"],
+            queue_limited=row["queue_limited"],
             search_attributes={
                 attribute["name"]: search_value_from_row(workflow_id, attribute)
                 for attribute in attributes

@@ -15,7 +15,18 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import BigInteger, DateTime, Dialect, Double, Index, LargeBinary, MetaData, String
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    Double,
+    Index,
+    LargeBinary,
+    MetaData,
+    String,
+    false,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
@@ -24,6 +35,10 @@ __all__ = [
     "Base",
     "Blob",
     "EventRow",
+    "QueueAdmissionRow",
+    "QueueDedupRow",
+    "QueueRow",
+    "QueueSlotRow",
     "SearchAttributeRow",
     "StreamHeadRow",
     "TimerRow",
@@ -143,6 +158,7 @@ class Base(DeclarativeBase):
         datetime: UtcDateTime(),
         int: BigInteger(),
         str: String(),
+        bool: Boolean(),
     }
 
 
@@ -188,6 +204,11 @@ class WorkflowRow(Base):
     last_seq: Mapped[int]
     parent_workflow_id: Mapped[str | None] = mapped_column(ID)
     parent_run_id: Mapped[str | None]
+    priority: Mapped[int] = mapped_column(server_default="0")
+    partition_key: Mapped[str | None]
+    dedup_id: Mapped[str | None]
+    ready_at: Mapped[datetime | None]
+    queue_limited: Mapped[bool] = mapped_column(server_default=false())
 
     __table_args__ = (
         # Listings: newest start first, then by id.
@@ -196,7 +217,45 @@ class WorkflowRow(Base):
         Index(None, "status", "workflow_id"),
         Index(None, "workflow_type"),
         Index(None, "parent_workflow_id"),
+        # A queue's line: its queued runs by priority, then start time.
+        Index(None, "task_queue", "status", "priority", "start_time"),
     )
+
+
+class QueueRow(Base):
+    """One row per flow-controlled queue: admissions to it lock it (PostgreSQL), one at a time."""
+
+    __tablename__ = "aion_queues"
+
+    name: Mapped[str] = mapped_column(ID, primary_key=True)
+
+
+class QueueSlotRow(Base):
+    """A run admitted past its queue (see `aion_core.store.queues`); freed once it closed."""
+
+    __tablename__ = "aion_queue_slots"
+
+    workflow_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    run_id: Mapped[str] = mapped_column(primary_key=True)
+    queue: Mapped[str] = mapped_column(ID)
+    partition_key: Mapped[str | None]
+    engine_id: Mapped[str]
+    admitted_at: Mapped[datetime]
+
+    __table_args__ = (Index(None, "queue"),)
+
+
+class QueueAdmissionRow(Base):
+    """When a run was admitted: the sliding window of a queue's rate limit counts these."""
+
+    __tablename__ = "aion_queue_admissions"
+
+    queue: Mapped[str] = mapped_column(ID, primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    run_id: Mapped[str] = mapped_column(primary_key=True)
+    admitted_at: Mapped[datetime]
+
+    __table_args__ = (Index(None, "queue", "admitted_at"),)
 
 
 class SearchAttributeRow(Base):
@@ -239,3 +298,15 @@ class TimerRow(Base):
         # Due timers come earliest first, ties by key: the index serves the whole ORDER BY.
         Index(None, "fire_at", "workflow_id", "run_id", "timer_id"),
     )
+
+
+class QueueDedupRow(Base):
+    """Which run holds a deduplication id of a queue (see `aion_core.store.queues.dedup_holds`)."""
+
+    __tablename__ = "aion_queue_dedup"
+
+    queue: Mapped[str] = mapped_column(ID, primary_key=True)
+    dedup_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(ID)
+    run_id: Mapped[str]
+    claimed_at: Mapped[datetime]

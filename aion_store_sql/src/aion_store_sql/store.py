@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Integer, bindparam, select
@@ -14,8 +14,9 @@ from sqlalchemy.exc import DBAPIError
 from aion_core.errors import CorruptHistoryError, SequenceConflictError, StoreError
 from aion_core.events import Event
 from aion_core.store.protocol import EventStoreBase
+from aion_core.store.queues import Admission, DedupClaim, QueueLimits, QueueStats
 from aion_core.store.records import AppendBatch, TimerRecord, WorkflowFilter, WorkflowRecord
-from aion_store_sql import timers, visibility
+from aion_store_sql import queues, timers, visibility
 from aion_store_sql.append import (
     HeadsMovedError,
     append_as_expected,
@@ -221,6 +222,56 @@ class SqlEventStore(EventStoreBase):
                 lease=lease,
                 limit=limit,
             )
+
+    # --- flow control (see aion_core.store.queues) ---------------------------------------------
+
+    async def admit_queued(
+        self,
+        queue: str,
+        limits: QueueLimits,
+        *,
+        engine_id: str,
+        owns: Callable[[str], bool],
+        clock: Callable[[], datetime],
+        scan: int = 1000,
+    ) -> list[Admission]:
+        """Take slots for queued runs within the queue's limits, in one write transaction."""
+        with store_errors(self.url, f"admitting runs of queue {queue!r}", self._secret):
+            return await self._db.write(
+                queues.admit_queued,
+                queue,
+                limits,
+                engine_id=engine_id,
+                owns=owns,
+                clock=clock,
+                scan=scan,
+            )
+
+    async def queue_stats(
+        self, queue: str, *, now: datetime, period: timedelta | None
+    ) -> QueueStats:
+        """Counts of one queue: queued, running, per partition key, recent admissions."""
+        with store_errors(self.url, f"counting queue {queue!r}", self._secret):
+            return await self._db.read(queues.queue_stats, queue, now, period)
+
+    async def queue_names(self) -> list[str]:
+        """Queues holding a queued run or a slot."""
+        with store_errors(self.url, "listing queues", self._secret):
+            return await self._db.read(queues.queue_names)
+
+    async def claim_dedup(
+        self, queue: str, dedup_id: str, workflow_id: str, run_id: str, *, now: datetime
+    ) -> DedupClaim:
+        """Claim a queue's dedup id for a run about to start; the run that holds it."""
+        with store_errors(self.url, f"claiming dedup id {dedup_id!r}", self._secret):
+            return await self._db.write(
+                queues.claim_dedup, queue, dedup_id, workflow_id, run_id, now
+            )
+
+    async def release_dedup(self, queue: str, dedup_id: str, run_id: str) -> None:
+        """Drop a run's claim on a dedup id (its start was refused)."""
+        with store_errors(self.url, f"releasing dedup id {dedup_id!r}", self._secret):
+            await self._db.write(queues.release_dedup, queue, dedup_id, run_id)
 
 
 # Built once: building a statement costs SQLAlchemy more than running it from its cache.

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import click
 
+from aion_cli.config import config_of
 from aion_cli.connections import run_with_store
 from aion_cli.groups import InOrderGroup
 from aion_cli.options import json_option, store_option
@@ -25,9 +26,13 @@ def queue_group() -> None:
     A task queue is a name workflows and activities carry and workers serve;
     these commands count, per name, the open workflows on it and the activities
     of their latest runs that still have work to do (running, waiting for a
-    retry, or not started yet). They read every open workflow's history. They
-    show no limits or rates (aion has none per queue) and not the transport's
-    own buffers (a task handed to NATS but not yet picked up counts as running).
+    retry, or not started yet). They read every open workflow's history, not
+    the transport's own buffers (a task handed to NATS but not yet picked up
+    counts as running).
+
+    A queue under flow control ([queues.NAME] in aion.toml, or holding queued
+    runs) also shows its workflow runs queued, running (let out of the queue)
+    and throttled (held back by a full limit), per partition key.
     """
 
 
@@ -37,21 +42,26 @@ def queue_group() -> None:
 @click.pass_obj
 def list_command(plugins: Plugins, store: str | None, as_json: bool) -> None:
     """List the task queues open workflows and their pending activities use."""
+    declared = config_of(click.get_current_context()).queues
 
     async def read(opened: EventStore) -> list[TaskQueueSummary]:
-        return (await summarize_queues(opened))[0]
+        return (await summarize_queues(opened, settings=declared))[0]
 
     queues = run_with_store(plugins, store, read)
     if as_json:
         echo_json([queue.model_dump(mode="json") for queue in queues])
         return
     listing = table(
-        "task queue", "open workflows", "pending activities", "running", "retrying", "scheduled"
-    )
+        "task queue", "open workflows", "queued", "running", "throttled", "pending activities",
+        "attempts running", "retrying", "scheduled",
+    )  # fmt: skip
     for queue in queues:
+        flow = queue.flow
         listing.add_row(
-            queue.name, str(queue.open_workflows), str(queue.pending_activities),
-            str(queue.running), str(queue.retrying), str(queue.scheduled),
+            queue.name, str(queue.open_workflows),
+            *((str(flow.queued), str(flow.running), str(flow.throttled)) if flow else ("-",) * 3),
+            str(queue.pending_activities), str(queue.running), str(queue.retrying),
+            str(queue.scheduled),
         )  # fmt: skip
     out = console()
     out.print(listing)
@@ -66,9 +76,10 @@ def list_command(plugins: Plugins, store: str | None, as_json: bool) -> None:
 @click.pass_obj
 def describe_command(plugins: Plugins, name: str, store: str | None, as_json: bool) -> None:
     """Show task queue NAME: its counts and every pending activity on it."""
+    declared = config_of(click.get_current_context()).queues
 
     async def read(opened: EventStore) -> tuple[list[TaskQueueSummary], list[QueuedActivity]]:
-        return await summarize_queues(opened, only=name)
+        return await summarize_queues(opened, only=name, settings=declared)
 
     queues, queued = run_with_store(plugins, store, read)
     summary = queues[0] if queues else TaskQueueSummary(name=name)
@@ -86,6 +97,25 @@ def describe_command(plugins: Plugins, name: str, store: str | None, as_json: bo
         f"{summary.pending_activities} pending activities ({summary.running} running, "
         f"{summary.retrying} retrying, {summary.scheduled} scheduled)"
     )
+    flow = summary.flow
+    if flow is not None:
+        limits = ", ".join(f"{k} {v}" for k, v in flow.limits.items()) or "not in aion.toml"
+        rate = (
+            ""
+            if flow.recent_admissions is None
+            else f", {flow.recent_admissions} let out in the rate window"
+        )
+        out.print(
+            f"flow control ({limits}): {flow.queued} queued, {flow.running} running, "
+            f"{flow.throttled} throttled{rate}"
+        )
+        if flow.partitions:
+            partitions = table("partition key", "queued", "running", "throttled")
+            for key, partition in flow.partitions.items():
+                partitions.add_row(
+                    key, str(partition.queued), str(partition.running), str(partition.throttled)
+                )
+            out.print(partitions)
     if queued:
         listing = table("workflow id", "#", "activity", "state", "attempt", "since", "retry at")
         for item in queued:

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from aion_cli.arguments import json_arguments
+from aion_cli.config import config_of
 from aion_cli.connections import store_url
 from aion_cli.loading import definitions_in, import_workflow
 from aion_cli.options import input_option, max_payload_option, store_option
@@ -42,11 +43,12 @@ def run_command(
     workflows, activities = definitions_in([module])
     arguments = json_arguments(raw_input)
     url = store_url(plugins, store)
+    queues = config_of(click.get_current_context()).queues
 
     async def run() -> Any:
         async with Engine(
             url, workflows=workflows, activities=activities, plugins=plugins,
-            max_payload_bytes=max_payload_bytes,
+            max_payload_bytes=max_payload_bytes, queues=queues,
         ) as engine:  # fmt: skip
             return await engine.execute_workflow(workflow, *arguments, id=workflow_id)
 

@@ -16,6 +16,7 @@ import signal
 
 import click
 
+from aion_cli.config import config_of
 from aion_cli.connections import namespace_in, store_url, with_namespace
 from aion_cli.loading import definitions_in, import_module
 from aion_cli.options import (
@@ -107,6 +108,7 @@ def serve_command(
         plugins=plugins,
         max_cached_workflows=max_cached,
         max_payload_bytes=max_payload_bytes,
+        queues=config_of(click.get_current_context()).queues,
     )
 
     what = (

@@ -34,6 +34,7 @@ from aion_core.engine.collector import (
     raise_gc_threshold,
 )
 from aion_core.engine.queries_out import QueryAsker
+from aion_core.engine.queues import QueueDispatcher, QueueSettings
 from aion_core.engine.runner import WorkflowRunner
 from aion_core.engine.serving import CallServing
 from aion_core.engine.signals_out import SignalCourier
@@ -53,6 +54,7 @@ from aion_core.events import (
     UpdateCompleted,
     WorkflowContinuedAsNew,
     WorkflowReopened,
+    WorkflowStarted,
     WorkflowStatus,
     WorkflowTimedOut,
 )
@@ -64,6 +66,7 @@ from aion_core.schedules import client as schedules
 from aion_core.schedules.spec import CatchupPolicy, OverlapPolicy, ScheduleDescription
 from aion_core.schedules.workflow import ScheduleWorkflow, schedule_activities
 from aion_core.store.protocol import EventStore
+from aion_core.store.queues import QueueStats
 from aion_core.store.records import WorkflowRecord
 from aion_core.tasks import AttemptReport
 from aion_core.transport import Ownership, TransportClient
@@ -128,6 +131,7 @@ class Engine(CallServing, Service):
             from other processes are checked against it too. Payloads already in a history
             are never checked again, so lowering it leaves running workflows alone.
             Default `DEFAULT_MAX_PAYLOAD_BYTES` (2 MiB); None for no limit.
+        queues: Flow-controlled task queues (see `configure_queue`).
     """
 
     def __init__(
@@ -149,6 +153,7 @@ class Engine(CallServing, Service):
         query_timeout: timedelta = timedelta(seconds=10),
         gc_threshold: int | None = DEFAULT_GC_THRESHOLD,
         max_payload_bytes: int | None = DEFAULT_MAX_PAYLOAD_BYTES,
+        queues: Iterable[QueueSettings] = (),
     ) -> None:
         if max_cached_workflows < 1:
             raise ConfigurationError("max_cached_workflows must be at least 1")
@@ -190,6 +195,10 @@ class Engine(CallServing, Service):
             on_exhausted=on_exhausted,
         )
         self.timers = TimerService(self)
+        self.queues = QueueDispatcher(self)
+        for settings in queues:
+            self.queues.store()
+            self.queues.configure(settings)
         self.children = ChildCoordinator(self)
         self.signals_out = SignalCourier(self)
         self.queries_out = QueryAsker(self)
@@ -199,6 +208,7 @@ class Engine(CallServing, Service):
         self._deadlines: dict[tuple[str, str], asyncio.Task[None]] = {}
         self.query_timeout = query_timeout
         self._timer_task: asyncio.Task[None] | None = None
+        self._queue_task: asyncio.Task[None] | None = None
         self._started = False
         self._adopting = 0
         self.call_timeout = 30.0
@@ -218,6 +228,7 @@ class Engine(CallServing, Service):
             raise_gc_threshold(self.gc_threshold)
         self._started = True
         self._timer_task = asyncio.create_task(self.timers.run(), name="aion-timers")
+        self._queue_task = asyncio.create_task(self.queues.run(), name="aion-queues")
         try:
             await self.query_service.start()
             await self.handle.start()  # claims ownership: `adopt` recovers what is ours
@@ -233,9 +244,10 @@ class Engine(CallServing, Service):
         # Other nodes take over our workflows first; nothing new arrives after this.
         await self.handle.close()
         await self.query_service.close()
-        if self._timer_task is not None:
-            self._timer_task.cancel()
-            await asyncio.gather(self._timer_task, return_exceptions=True)
+        for task in (self._timer_task, self._queue_task):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         await self.supervisor.close()
         await self.children.close()
         await self.signals_out.close()
@@ -385,6 +397,60 @@ class Engine(CallServing, Service):
                 f"registered: {', '.join(sorted(self._workflows)) or 'none'}"
             ) from None
 
+    # --- flow control --------------------------------------------------------------------------
+
+    def configure_queue(
+        self,
+        name: str,
+        *,
+        worker_concurrency: int | None = None,
+        global_concurrency: int | None = None,
+        rate_limit: tuple[int, timedelta] | None = None,
+        partition_concurrency: int | None = None,
+    ) -> None:
+        """Put a task queue under flow control (declare it alike on every engine).
+
+        Workflows started on it are recorded ``queued`` and their code runs once the
+        queue lets them out: highest priority first, then in start order, within
+        every limit given. The limits are kept in the store, so they hold across all
+        engines sharing it, through restarts and failover.
+
+        Args:
+            name: The task queue.
+            worker_concurrency: Runs of the queue this engine lets out at once.
+            global_concurrency: Runs of the queue open past the queue at once, over
+                every engine.
+            rate_limit: ``(count, period)``: at most `count` runs let out within any
+                window of `period` (a sliding window).
+            partition_concurrency: Like `global_concurrency`, per partition key
+                (``start_workflow(..., partition_key=)``).
+
+        Raises:
+            ConfigurationError: A limit that is not a positive integer, a bad rate limit,
+                or a store without flow control.
+        """
+        settings = QueueSettings(
+            name,
+            worker_concurrency=worker_concurrency,
+            global_concurrency=global_concurrency,
+            rate_limit=rate_limit,
+            partition_concurrency=partition_concurrency,
+        )
+        self.queues.store()  # refuse a store without flow control now, not at the first start
+        self.queues.configure(settings)
+
+    async def describe_queue(self, name: str) -> QueueStats:
+        """A task queue's flow control now: queued, running and throttled runs, per partition.
+
+        Counted from the store, so it covers every engine sharing it.
+        """
+        return await self.queues.stats(name)
+
+    async def list_queues(self) -> list[QueueStats]:
+        """`describe_queue` of every queue configured here or holding queued or admitted runs."""
+        names = {s.name for s in self.queues.queues} | set(await self.queues.store().queue_names())
+        return [await self.queues.stats(name) for name in sorted(names)]
+
     # --- after each durable append -------------------------------------------------------------
 
     def after_append(
@@ -412,6 +478,8 @@ class Engine(CallServing, Service):
                     self.timers.armed(fire_at)
             elif isinstance(body, ActivityCancelRequested):
                 self.activities.cancel(workflow_id, event.run_id, body.activity_id)
+            elif isinstance(body, WorkflowStarted) and body.queue is not None:
+                self.queues.wake(body.task_queue)
             elif isinstance(body, UpdateCompleted):
                 waiter = self._update_waiters.pop((workflow_id, body.update_id), None)
                 if waiter is not None and not waiter.done():
@@ -422,6 +490,7 @@ class Engine(CallServing, Service):
                 if deadline is not None and deadline is not asyncio.current_task():
                     deadline.cancel()
                 self._drop_update_waiters(workflow_id, body.type)
+                self.queues.wake()  # a slot may be free
                 if not isinstance(body, WorkflowContinuedAsNew):
                     self._notify_closed(workflow_id, event)
 

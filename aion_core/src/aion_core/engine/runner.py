@@ -44,10 +44,14 @@ from aion_core.events import (
     SignalReceived,
     TimerFired,
     UpdateAccepted,
+    WorkflowCancelled,
+    WorkflowCancelRequested,
     WorkflowContinuedAsNew,
+    WorkflowDequeued,
     WorkflowPaused,
     WorkflowReopened,
     WorkflowResumed,
+    WorkflowStartDebounced,
     WorkflowStarted,
     WorkflowStatus,
     WorkflowTerminated,
@@ -362,10 +366,17 @@ class WorkflowRunner:
         if arrival.kind in ("record", "close"):
             self._check_pause_state(arrival.body, step)
             step.add(arrival.body)
-            if isinstance(arrival.body, WorkflowPaused | WorkflowResumed):
-                # Paused: inputs are kept, not delivered. Resumed: the next step
-                # replays and delivers them. Either way the live instance is stale.
+            if isinstance(arrival.body, WorkflowPaused | WorkflowResumed | WorkflowDequeued):
+                # Paused: inputs are kept, not delivered. Resumed or dequeued: the next
+                # step replays and delivers them. Either way the live instance is stale.
                 self._discard_instance()
+            return
+        if step.status is WorkflowStatus.QUEUED and isinstance(
+            arrival.body, WorkflowCancelRequested
+        ):
+            # Its code never ran: nothing to ask, the run leaves the queue cancelled.
+            step.add(arrival.body)
+            step.add(WorkflowCancelled(message="cancelled while queued"))
             return
         try:
             instance = await self._instance_for(step)
@@ -384,6 +395,9 @@ class WorkflowRunner:
     def _check_pause_state(self, body: EventBody, step: _Step) -> None:
         """Refuse pause/resume in the wrong state, and new attempts while paused."""
         paused = step.status is WorkflowStatus.PAUSED
+        if isinstance(body, WorkflowDequeued) and step.status is not WorkflowStatus.QUEUED:
+            state = step.status.value if step.status else "unknown"
+            raise WorkflowStateError(f"workflow {self.workflow_id!r} is {state}, not queued")
         if isinstance(body, WorkflowPaused) and step.status is not WorkflowStatus.RUNNING:
             state = step.status.value if step.status else "unknown"
             raise WorkflowStateError(
@@ -439,6 +453,15 @@ class WorkflowRunner:
             # This very run exists already (a child started again after a restart).
             arrival.run_id = step.run_id
             return
+        placement = arrival.body.queue
+        if step.status is WorkflowStatus.QUEUED and placement and placement.debounce:
+            # Debounced while its run still waits: the run takes this start's input, and
+            # waits the debounce again (a signal given with it is kept for the run too).
+            arrival.run_id = step.run_id
+            step.add(WorkflowStartDebounced(input=arrival.body.input, debounce=placement.debounce))
+            if request.signal is not None:
+                step.add(request.signal)
+            return
         if step.status is not None and not step.status.is_closed:
             # Signal-with-start signals a running workflow instead of starting one.
             if request.id_conflict == "use_existing" or request.signal is not None:
@@ -462,6 +485,14 @@ class WorkflowRunner:
                 f"its last run ended {step.status.value} and id_reuse={request.id_reuse!r}",
             )
         arrival.run_id = request.run_id
+        if arrival.body.queue is not None:
+            # Queued: recorded now, its code runs once the queue's dispatcher dequeues it.
+            self._discard_instance()
+            step.begin_run(request.run_id)
+            step.add(arrival.body)
+            if request.signal is not None:
+                step.add(request.signal)  # kept, delivered after the start
+            return
         await self._begin_run(request.definition, request.run_id, arrival.body, step)
         if request.signal is not None and self.instance is not None:
             await self._activate(self.instance, request.signal, step)
@@ -675,7 +706,9 @@ class WorkflowRunner:
 
 
 _WAKE = WorkflowTerminated(reason="internal: wake the instance")
-_KEEPING_INPUTS = frozenset({WorkflowStatus.PAUSED, WorkflowStatus.SUSPENDED})
+_KEEPING_INPUTS = frozenset(
+    {WorkflowStatus.QUEUED, WorkflowStatus.PAUSED, WorkflowStatus.SUSPENDED}
+)
 """A sentinel arrival that only rebuilds the instance; never recorded."""
 
 

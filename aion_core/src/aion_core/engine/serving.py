@@ -32,13 +32,22 @@ from aion_core.calls import (
 )
 from aion_core.converter import check_payloads_in, from_payloads
 from aion_core.engine.runner import StartRequest
-from aion_core.errors import OwnershipLostError, QueryTimeout, WorkflowNotFoundError
+from aion_core.errors import (
+    ConfigurationError,
+    DuplicateStartError,
+    OwnershipLostError,
+    QueryTimeout,
+    WorkflowNotFoundError,
+)
 from aion_core.events import (
     Event,
     Payload,
+    QueuePlacement,
     SignalReceived,
     UpdateCompleted,
+    WorkflowDequeued,
     WorkflowResumed,
+    WorkflowStarted,
     WorkflowStatus,
 )
 from aion_core.operations import WorkflowOperations
@@ -46,6 +55,8 @@ from aion_core.store.records import WorkflowFilter
 
 if TYPE_CHECKING:
     from aion_core.definitions import WorkflowDefinition
+    from aion_core.engine.clock import Clock
+    from aion_core.engine.queues import QueueDispatcher
     from aion_core.engine.runner import WorkflowRunner
     from aion_core.store.protocol import EventStore
     from aion_core.transport import EngineHandle, QueryService
@@ -59,6 +70,8 @@ class CallServing(WorkflowOperations):
     store: EventStore
     handle: EngineHandle
     query_service: QueryService
+    queues: QueueDispatcher
+    clock: Clock
     call_timeout: float
     _close_waiters: dict[str, list[asyncio.Future[Event]]]
     _update_waiters: dict[tuple[str, str], asyncio.Future[UpdateCompleted]]
@@ -121,11 +134,15 @@ class CallServing(WorkflowOperations):
             request = StartRequest(
                 definition, call.run_id, call.id_conflict, call.id_reuse, call.signal
             )
-            return await self.runner(call.workflow_id).submit("start", call.started, start=request)
+            started = self._placed(call.started)
+            placement = started.queue
+            if placement is None or placement.dedup_id is None:
+                return await self.runner(call.workflow_id).submit("start", started, start=request)
+            return await self._start_deduplicated(call, started, placement.dedup_id, request)
         if isinstance(call, SubmitCall):
             runner = self.runner(call.workflow_id)
             run_id = await runner.submit(call.kind, call.body, run_id=call.run_id)
-            if call.kind == "reopen" or isinstance(call.body, WorkflowResumed):
+            if call.kind == "reopen" or isinstance(call.body, WorkflowResumed | WorkflowDequeued):
                 await runner.ensure_live()  # replay delivers what was kept meanwhile
             return run_id
         if isinstance(call, QueryCall):
@@ -135,6 +152,55 @@ class CallServing(WorkflowOperations):
         if isinstance(call, WaitCall):
             return await self._closing_event(call.workflow_id, call.wait)
         return await self._read(call)
+
+    async def _start_deduplicated(
+        self, call: StartCall, started: WorkflowStarted, dedup_id: str, request: StartRequest
+    ) -> str:
+        """Claim the start's dedup id on its queue, then start; refused if another run holds it.
+
+        Raises:
+            DuplicateStartError: An open run of the queue holds the dedup id (nothing recorded).
+        """
+        store = self.queues.store()
+        queue = started.task_queue
+        now = self.clock.now()
+        claim = await store.claim_dedup(queue, dedup_id, call.workflow_id, call.run_id, now=now)
+        if claim.run_id != call.run_id:
+            raise DuplicateStartError(claim.workflow_id, claim.run_id, queue, dedup_id)
+        started_run: str | None = None
+        try:
+            started_run = await self.runner(call.workflow_id).submit(
+                "start", started, start=request
+            )
+            return started_run
+        finally:
+            if started_run != call.run_id:  # refused, or given a run already there
+                await store.release_dedup(queue, dedup_id, call.run_id)
+
+    def _placed(self, started: WorkflowStarted) -> WorkflowStarted:
+        """The start as this engine records it: queued when its task queue is flow-controlled.
+
+        A start with a dedup id or a debounce is queued on any queue (one without flow
+        control lets it out at once, or once its debounce is over).
+
+        Raises:
+            ConfigurationError: A priority or partition key for a queue without flow control.
+        """
+        placement = started.queue
+        if self.queues.settings(started.task_queue) is not None:
+            limited = (placement or QueuePlacement()).model_copy(update={"limited": True})
+            return started.model_copy(update={"queue": limited})
+        if placement is None:
+            return started
+        if placement.priority or placement.partition_key is not None:
+            raise ConfigurationError(
+                f"task queue {started.task_queue!r} has no flow control here, so a priority "
+                "or partition key means nothing on it: declare the queue on every engine "
+                "(engine.configure_queue or [queues.NAME] in aion.toml)"
+            )
+        if placement.dedup_id is None and placement.debounce is None:
+            return started.model_copy(update={"queue": None})
+        return started
 
     async def _answer(self, call: QueryCall) -> Payload:
         try:

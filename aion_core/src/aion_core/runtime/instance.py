@@ -64,6 +64,7 @@ from aion_core.events import (
     WorkflowContinuedAsNew,
     WorkflowFailed,
     WorkflowReopened,
+    WorkflowStartDebounced,
     WorkflowStarted,
 )
 from aion_core.failures import DOMAIN_FAILURES, exception_from_failure, failure_from_exception
@@ -151,6 +152,7 @@ class WorkflowInstance:
         """Why the instance cannot go on (a bug in workflow code, nondeterminism)."""
         self._now: datetime | None = None
         self._run_start: datetime | None = None
+        self._code_started = False
         self._ordinals: dict[str, int] = {}
         self._commands: list[EventBody] = []
         self._recorded: dict[tuple[str, object], Event] = {}
@@ -225,6 +227,15 @@ class WorkflowInstance:
         for event in self._history:
             if event.type in _HOLDS:
                 holding = True
+            elif is_queued_start(event.body):
+                holding = True  # the code starts when the run is dequeued
+                kept.append(event)
+            elif isinstance(event.body, WorkflowStartDebounced) and kept:
+                # A later start of the queued run: its code starts with the last input.
+                start = kept[0]
+                assert isinstance(start.body, WorkflowStarted)
+                body = start.body.model_copy(update={"input": event.body.input})
+                kept[0] = start.model_copy(update={"body": body})
             elif event.type in _RELEASES:
                 holding = False
                 plan.extend((held, event) for held in kept)
@@ -306,6 +317,8 @@ class WorkflowInstance:
         closing = self._history[-1] if self._history else None
         if closing is None or closing.body.type not in _CLOSED_ONLY_BY_CODE:
             return
+        if not self._code_started:
+            return  # closed while queued (cancelled): the code never ran
         if self._commands:
             first, source = self._commands[0], self._first_new_source
             self._fail_nondeterministic(
@@ -410,6 +423,7 @@ class WorkflowInstance:
 
     def _start(self, body: WorkflowStarted, at: datetime) -> None:
         self._run_start = at
+        self._code_started = True
         self.info = WorkflowInfo(
             workflow_id=self.workflow_id,
             run_id=self.run_id,
@@ -695,7 +709,12 @@ _CARRY_HEADERS = (
 """The commands whose headers interceptors set (`WorkflowInterceptor.command_headers`)."""
 
 _HOLDS = frozenset({"WorkflowPaused", "WorkflowSuspended"})
-_RELEASES = frozenset({"WorkflowResumed", "WorkflowReopened"})
+_RELEASES = frozenset({"WorkflowResumed", "WorkflowReopened", "WorkflowDequeued"})
+
+
+def is_queued_start(body: EventBody) -> bool:
+    """Whether `body` starts a run that waits on its queue before its code runs."""
+    return isinstance(body, WorkflowStarted) and body.queue is not None
 
 
 def _is_uuid(value: str) -> bool:

@@ -7,12 +7,23 @@ on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 
 from aion_core.errors import SequenceConflictError
-from aion_core.events import Event
+from aion_core.events import Event, WorkflowStatus
 from aion_core.store.protocol import EventStoreBase
+from aion_core.store.queues import (
+    Admission,
+    DedupClaim,
+    QueuedRun,
+    QueueLimits,
+    QueueSlot,
+    QueueStats,
+    choose_admissions,
+    dedup_holds,
+    queue_stats_of,
+)
 from aion_core.store.records import (
     AppendBatch,
     TimerKey,
@@ -36,6 +47,9 @@ class MemoryEventStore(EventStoreBase):
         self._events: dict[str, list[Event]] = {}
         self._workflows: dict[str, WorkflowRecord] = {}
         self._timers: dict[str, dict[TimerKey, TimerRecord]] = {}
+        self._slots: dict[str, dict[tuple[str, str], QueueSlot]] = {}
+        self._admitted_at: dict[str, list[datetime]] = {}
+        self._dedup: dict[tuple[str, str], DedupClaim] = {}
 
     @property
     def url(self) -> str:
@@ -119,3 +133,102 @@ class MemoryEventStore(EventStoreBase):
         """The earliest fire time."""
         timers = self._all_timers()
         return timers[0].fire_at if timers else None
+
+    # --- flow control (see aion_core.store.queues) ---------------------------------------------
+
+    async def admit_queued(
+        self,
+        queue: str,
+        limits: QueueLimits,
+        *,
+        engine_id: str,
+        owns: Callable[[str], bool],
+        clock: Callable[[], datetime],
+        scan: int = 1000,
+    ) -> list[Admission]:
+        """Take slots for queued runs within the limits; runs without awaiting (atomic)."""
+        slots = self._open_slots(queue)
+        now = clock()
+        times = self._admitted_at.setdefault(queue, [])
+        if limits.period is not None:
+            times[:] = [t for t in times if t > now - limits.period]
+        waiting = [r for r in self._queued(queue) if self._ready(r, now)][:scan]
+        chosen = choose_admissions(
+            waiting, list(slots.values()), len(times), limits, engine_id=engine_id, owns=owns
+        )
+        pending = [
+            Admission(slot.workflow_id, slot.run_id, slot.admitted_at, again=True)
+            for slot in slots.values()
+            if self._workflows[slot.workflow_id].status is WorkflowStatus.QUEUED
+            and owns(slot.workflow_id)
+        ]
+        for run in chosen:
+            slots[(run.workflow_id, run.run_id)] = QueueSlot(
+                queue, run.workflow_id, run.run_id, run.partition_key, engine_id, now
+            )
+            times.append(now)
+        return pending + [Admission(run.workflow_id, run.run_id, now) for run in chosen]
+
+    def _open_slots(self, queue: str) -> dict[tuple[str, str], QueueSlot]:
+        """The queue's slots, those of runs no longer open dropped first."""
+        slots = self._slots.setdefault(queue, {})
+        for key in list(slots):
+            record = self._workflows.get(key[0])
+            if record is None or record.run_id != key[1] or record.status.is_closed:
+                del slots[key]
+        return slots
+
+    def _ready(self, run: QueuedRun, now: datetime) -> bool:
+        ready_at = self._workflows[run.workflow_id].ready_at
+        return ready_at is None or ready_at <= now
+
+    def _queued(self, queue: str) -> list[QueuedRun]:
+        runs = [
+            QueuedRun(
+                r.workflow_id, r.run_id, r.priority, r.partition_key, r.start_time, r.queue_limited
+            )
+            for r in self._workflows.values()
+            if r.task_queue == queue and r.status is WorkflowStatus.QUEUED
+        ]
+        runs.sort(key=lambda r: (-r.priority, r.start_time, r.workflow_id))
+        return runs
+
+    async def queue_stats(
+        self, queue: str, *, now: datetime, period: timedelta | None
+    ) -> QueueStats:
+        """Counts of the queue's queued runs and slots."""
+        slots = self._open_slots(queue)
+        admitted = set(slots)
+        waiting = [r for r in self._queued(queue) if (r.workflow_id, r.run_id) not in admitted]
+        recent = self._recent(queue, now, period)
+        return queue_stats_of(queue, waiting, list(slots.values()), recent)
+
+    def _recent(self, queue: str, now: datetime, period: timedelta | None) -> int | None:
+        if period is None:
+            return None
+        return sum(1 for t in self._admitted_at.get(queue, ()) if t > now - period)
+
+    async def queue_names(self) -> list[str]:
+        """Queues with a queued run or a slot."""
+        queued = WorkflowStatus.QUEUED
+        names = {r.task_queue for r in self._workflows.values() if r.status is queued}
+        names.update(queue for queue in self._slots if self._open_slots(queue))
+        return sorted(names)
+
+    async def claim_dedup(
+        self, queue: str, dedup_id: str, workflow_id: str, run_id: str, *, now: datetime
+    ) -> DedupClaim:
+        """Claim `dedup_id` on the queue for a run about to start (see `QueueStore`)."""
+        key = (queue, dedup_id)
+        held = self._dedup.get(key)
+        if held is not None and dedup_holds(held, self._workflows.get(held.workflow_id), now):
+            return held
+        claim = DedupClaim(workflow_id, run_id, now)
+        self._dedup[key] = claim
+        return claim
+
+    async def release_dedup(self, queue: str, dedup_id: str, run_id: str) -> None:
+        """Drop the claim of a run that did not start."""
+        held = self._dedup.get((queue, dedup_id))
+        if held is not None and held.run_id == run_id:
+            del self._dedup[(queue, dedup_id)]

@@ -18,6 +18,7 @@ from aion_core.events import (
     TimerFired,
     TimerStarted,
     WorkflowReopened,
+    WorkflowStartDebounced,
     WorkflowStarted,
     WorkflowStatus,
     construct_trusted,
@@ -48,11 +49,12 @@ def _project_workflow(
     for event in events:
         body = event.body
         if isinstance(body, WorkflowStarted):
+            placement = body.queue
             record = WorkflowRecord(
                 workflow_id=event.workflow_id,
                 run_id=event.run_id,
                 workflow_type=body.workflow_type,
-                status=WorkflowStatus.RUNNING,
+                status=WorkflowStatus.RUNNING if placement is None else WorkflowStatus.QUEUED,
                 task_queue=body.task_queue,
                 start_time=event.recorded_at,
                 updated_at=event.recorded_at,
@@ -64,17 +66,28 @@ def _project_workflow(
                     **(record.search_attributes if record else {}),
                     **body.search_attributes,
                 },
+                priority=placement.priority if placement else 0,
+                partition_key=placement.partition_key if placement else None,
+                dedup_id=placement.dedup_id if placement else None,
+                ready_at=(
+                    event.recorded_at + placement.debounce
+                    if placement and placement.debounce
+                    else None
+                ),
+                queue_limited=placement.limited if placement else False,
             )
             progress_only = False
             continue
         if record is None:
             continue  # streams that are not workflows (schedules) have no row
         status = status_after(body)
-        if status is None and not isinstance(body, SearchAttributesUpserted):
+        if status is None and not isinstance(body, SearchAttributesUpserted | _DEBOUNCED):
             record = _moved_on(record, event)
             continue
         progress_only = False
         changes: dict[str, object] = {"updated_at": event.recorded_at, "last_seq": event.seq}
+        if isinstance(body, _DEBOUNCED):
+            changes["ready_at"] = event.recorded_at + body.debounce
         if status is not None:
             changes["status"] = status
             changes["close_time"] = event.recorded_at if status.is_closed else None
@@ -84,6 +97,7 @@ def _project_workflow(
     return record, progress_only
 
 
+_DEBOUNCED = WorkflowStartDebounced
 _MOVED_ON = frozenset({"updated_at", "last_seq"})
 
 

@@ -33,6 +33,16 @@ class WorkflowRecord(BaseModel):
     parent_workflow_id: str | None = None
     parent_run_id: str | None = None
     search_attributes: dict[str, SearchAttributeValue] = Field(default_factory=dict)
+    priority: int = 0
+    """Flow control (queued runs): higher leaves the queue first."""
+    partition_key: str | None = None
+    """Flow control: runs sharing a key share the queue's per-partition concurrency."""
+    dedup_id: str | None = None
+    """Flow control: no two open runs of a queue share one."""
+    ready_at: AwareDatetime | None = None
+    """Flow control (debounced starts): the run may not leave its queue before this."""
+    queue_limited: bool = False
+    """Flow control: queued under limits (`QueuePlacement.limited`)."""
 
 
 class TimerRecord(BaseModel):

@@ -1,0 +1,245 @@
+"""Flow-controlled task queues: their settings, and the dispatcher that lets runs out.
+
+A start on a queue configured here is recorded ``queued`` (its code does not
+run). The dispatcher asks the store to admit queued runs within the queue's
+limits (`aion_core.store.queues`), then records `WorkflowDequeued` for each
+through its owner's runner, and the code starts. Every engine sharing the
+store runs a dispatcher; each admits the runs it owns among the head of the
+queue, so priorities hold across engines and nothing waits for a leader.
+
+It wakes when a run is queued or closes here, and polls otherwise: a run
+closed by another engine frees its slot at the next poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from aion_core.engine.waiting import BackgroundTasks, first_of, record_until_durable
+from aion_core.errors import AionError, ConfigurationError, StoreError, WorkflowStateError
+from aion_core.events import WorkflowDequeued
+from aion_core.store.queues import (
+    Admission,
+    QueueLimits,
+    QueueStats,
+    QueueStore,
+    throttled_by,
+)
+
+if TYPE_CHECKING:
+    from aion_core.engine.engine import Engine
+
+__all__ = ["QueueDispatcher", "QueueSettings", "queue_stats"]
+
+log = logging.getLogger("aion.queues")
+
+POLL_INTERVAL = 0.5
+"""Seconds between admissions on a queue when nothing here wakes the dispatcher."""
+_SCAN_INTERVAL = 2.0
+"""Seconds between looks in the store for queues without flow control holding queued runs."""
+_MIN_RATE_POLL = 0.01
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSettings:
+    """The flow control of one task queue; see `Engine.configure_queue`."""
+
+    name: str
+    worker_concurrency: int | None = None
+    global_concurrency: int | None = None
+    rate_limit: tuple[int, timedelta] | None = None
+    partition_concurrency: int | None = None
+    declared: bool = True
+    """False for a queue this engine does not declare (see `QueueLimits.declared`)."""
+
+    def __post_init__(self) -> None:
+        if not self.name.strip():
+            raise ConfigurationError("a task queue needs a name")
+        for what in ("worker_concurrency", "global_concurrency", "partition_concurrency"):
+            value = getattr(self, what)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ConfigurationError(f"queue {self.name!r}: {what} must be an integer")
+            if value is not None and value < 1:
+                raise ConfigurationError(f"queue {self.name!r}: {what} must be at least 1")
+        if self.rate_limit is not None:
+            count, period = self.rate_limit
+            if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+                raise ConfigurationError(
+                    f"queue {self.name!r}: a rate limit is (count >= 1, period), e.g. "
+                    "(100, timedelta(seconds=1))"
+                )
+            if not isinstance(period, timedelta) or period <= timedelta(0):
+                raise ConfigurationError(
+                    f"queue {self.name!r}: the rate limit's period must be a positive timedelta"
+                )
+
+    @property
+    def limits(self) -> QueueLimits:
+        """What the store checks at each admission."""
+        rate, period = self.rate_limit if self.rate_limit is not None else (None, None)
+        return QueueLimits(
+            concurrency=self.global_concurrency,
+            partition_concurrency=self.partition_concurrency,
+            engine_concurrency=self.worker_concurrency,
+            rate=rate,
+            period=period,
+            declared=self.declared,
+        )
+
+    @property
+    def poll_interval(self) -> float:
+        """How often to admit without being woken: often enough for the rate to be met."""
+        if self.rate_limit is None:
+            return POLL_INTERVAL
+        count, period = self.rate_limit
+        return min(POLL_INTERVAL, max(_MIN_RATE_POLL, period.total_seconds() / count))
+
+
+async def queue_stats(
+    store: QueueStore, queue: str, settings: QueueSettings | None, now: datetime
+) -> QueueStats:
+    """A queue's counts in `store`, throttled runs counted by `settings` when given."""
+    period = settings.rate_limit[1] if settings and settings.rate_limit else None
+    stats = await store.queue_stats(queue, now=now, period=period)
+    return throttled_by(stats, settings.limits) if settings is not None else stats
+
+
+class QueueDispatcher:
+    """Admits and dequeues the queued runs of an engine's flow-controlled queues."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._settings: dict[str, QueueSettings] = {}
+        self._wake = asyncio.Event()
+        self._dequeuing: set[tuple[str, str]] = set()
+        self._plain: set[str] = set()
+        """Queues without flow control here that held queued runs (dedup ids, debounces)."""
+        self._next_scan = 0.0
+        self._tasks = BackgroundTasks()
+
+    def configure(self, settings: QueueSettings) -> None:
+        """Declare (or change) a queue's flow control; applies from the next admission."""
+        self._settings[settings.name] = settings
+        self._wake.set()
+
+    def settings(self, queue: str) -> QueueSettings | None:
+        """The queue's flow control, or None when it has none here."""
+        return self._settings.get(queue)
+
+    @property
+    def queues(self) -> list[QueueSettings]:
+        """Every flow-controlled queue, by name."""
+        return [self._settings[name] for name in sorted(self._settings)]
+
+    def store(self) -> QueueStore:
+        """The engine's store, which must admit queued runs.
+
+        Raises:
+            ConfigurationError: The store does not implement `QueueStore`.
+        """
+        store = self.engine.store
+        if not isinstance(store, QueueStore):
+            raise ConfigurationError(
+                f"the store {store.url} has no flow control (admit_queued): "
+                "task queues with limits need one of aion's stores"
+            )
+        return store
+
+    def wake(self, queue: str | None = None) -> None:
+        """Admit now: a run was queued on `queue`, or a run closed here."""
+        if queue is not None and queue not in self._settings:
+            self._plain.add(queue)
+        self._wake.set()
+
+    async def _queues_now(self) -> list[QueueSettings]:
+        """The configured queues, and queues without flow control holding queued runs.
+
+        A start with a dedup id or a debounce waits on any queue; one without limits lets
+        it out as soon as it is ready. Such queues are found as runs are queued here, and
+        in the store now and then (runs another engine queued, then left to this one).
+        """
+        now = time.monotonic()
+        if now >= self._next_scan:
+            self._next_scan = now + _SCAN_INTERVAL
+            self._plain.update(await self.store().queue_names())
+        self._plain.difference_update(self._settings)
+        plain = [QueueSettings(name, declared=False) for name in sorted(self._plain)]
+        return [*self._settings.values(), *plain]
+
+    async def stats(self, queue: str) -> QueueStats:
+        """The queue's counts now: queued, running, throttled, per partition key."""
+        settings = self._settings.get(queue)
+        return await queue_stats(self.store(), queue, settings, self.engine.clock.now())
+
+    async def run(self) -> None:
+        """Admit and dequeue until cancelled (the engine closing)."""
+        delay = POLL_INTERVAL
+        try:
+            while True:
+                self._wake.clear()
+                failed = False
+                try:
+                    queues = await self._queues_now()
+                except StoreError as error:
+                    log.warning("listing queues with queued runs failed: %s", error)
+                    queues, failed = list(self._settings.values()), True
+                for settings in queues:
+                    try:
+                        await self._admit(settings)
+                    except StoreError as error:
+                        failed = True
+                        log.warning("admitting runs of queue %r failed: %s", settings.name, error)
+                    except Exception:
+                        # A bug must not stop every queue for good: it is logged, and retried.
+                        failed = True
+                        log.exception("admitting runs of queue %r failed", settings.name)
+                if failed:
+                    delay = min(delay * 2, 5.0)
+                else:
+                    delay = min(
+                        (s.poll_interval for s in self._settings.values()), default=POLL_INTERVAL
+                    )
+                await first_of(self._wake.wait(), asyncio.sleep(delay))
+        finally:
+            await self._tasks.close()
+
+    async def _admit(self, settings: QueueSettings) -> None:
+        engine = self.engine
+        admissions = await self.store().admit_queued(
+            settings.name,
+            settings.limits,
+            engine_id=engine.identity,
+            owns=engine.handle.owns,
+            clock=engine.clock.now,
+        )
+        for admission in admissions:
+            key = (admission.workflow_id, admission.run_id)
+            if key not in self._dequeuing:
+                self._dequeuing.add(key)
+                self._tasks.spawn(
+                    self._dequeue(settings.name, admission),
+                    name=f"aion-dequeue-{admission.workflow_id}",
+                )
+
+    async def _dequeue(self, queue: str, admission: Admission) -> None:
+        """Record `WorkflowDequeued` for an admitted run; its code starts after it."""
+        body = WorkflowDequeued(
+            queue=queue, admitted_at=admission.admitted_at, by=self.engine.identity
+        )
+
+        async def submit() -> None:
+            await self.engine.submit(admission.workflow_id, "record", body, run_id=admission.run_id)
+
+        try:
+            await record_until_durable(submit, what=f"the dequeue of {admission.workflow_id!r}")
+        except WorkflowStateError:
+            pass  # dequeued already (this is a retry after a crash), or closed meanwhile
+        except AionError as error:
+            log.info("workflow %s was not dequeued: %s", admission.workflow_id, error)
+        finally:
+            self._dequeuing.discard((admission.workflow_id, admission.run_id))
