@@ -183,3 +183,36 @@ async def test_the_main_verbs_as_subprocesses_against_sqlite_and_a_nats_engine(
     assert shown.splitlines()[0].split() == ["p-1", "cli_nats.Approval", "completed"]
     assert 'signal approve("ada")' in shown
     assert 'completed → "approved by ada"' in shown
+
+
+async def test_start_with_a_dedup_id_and_a_debounce(
+    store: str, nats_namespace: str, invoke_in_thread: InvokeInThread
+) -> None:
+    async def aion(*args: str) -> Result:
+        return await invoke_in_thread(*args, "--transport", nats_namespace)
+
+    first = await aion("start", "cli_nats.Approval", "--input", "1", "--id", "d-1",
+                       "--dedup-id", "order-9")  # fmt: skip
+    assert first.exit_code == 0, first.output
+    refused = await aion("start", "cli_nats.Approval", "--input", "1", "--id", "d-2",
+                         "--dedup-id", "order-9")  # fmt: skip
+    assert refused.exit_code == 1
+    assert "it holds dedup id 'order-9'" in refused.stderr
+    assert "'d-1' already started" in refused.stderr
+    same = await aion(
+        "start", "cli_nats.Approval", "--input", "1", "--id", "d-3", "--dedup-id", "order-9",
+        "--id-conflict", "use_existing", "--json",
+    )  # fmt: skip
+    assert json.loads(same.stdout)["workflow_id"] == "d-1"
+    for needed in ("5", "1"):
+        debounced = await aion("start", "cli_nats.Approval", "--input", needed, "--id", "b-1",
+                               "--debounce", "0.3s")  # fmt: skip
+        assert debounced.exit_code == 0, debounced.output
+    await aion("signal", "b-1", "approve", "--input", '"ada"')
+    assert (await aion("result", "b-1")).stdout == '"approved by ada"\n'  # the last input: 1
+    no_id = await aion("start", "cli_nats.Approval", "--input", "1", "--debounce", "1s")
+    assert no_id.exit_code == 2
+    assert "a debounced start needs --id" in no_id.stderr
+    bad = await aion("start", "cli_nats.Approval", "--input", "1", "--priority", "3")
+    assert bad.exit_code == 1
+    assert "has no flow control here" in bad.stderr

@@ -65,11 +65,26 @@ _MOMENTS = st.datetimes(
 )
 
 
-def _constrained_int(metadata: list[Any]) -> st.SearchStrategy[int]:
+def _flat(metadata: list[Any]) -> list[Any]:
     # Constraints come bare, or inside a FieldInfo when Annotated sits in a union.
-    flat = [inner for m in metadata for inner in [m, *getattr(m, "metadata", [])]]
-    low = next((m.ge for m in flat if isinstance(m, annotated_types.Ge)), -(2**53))
+    return [inner for m in metadata for inner in [m, *getattr(m, "metadata", [])]]
+
+
+def _constrained_int(metadata: list[Any]) -> st.SearchStrategy[int]:
+    low = next((m.ge for m in _flat(metadata) if isinstance(m, annotated_types.Ge)), -(2**53))
     return st.integers(min_value=int(low), max_value=2**53)
+
+
+def _constrained_text(metadata: list[Any]) -> st.SearchStrategy[str]:
+    flat = _flat(metadata)
+    low = next((m.min_length for m in flat if isinstance(m, annotated_types.MinLen)), 0)
+    return st.text(min_size=low, max_size=12)
+
+
+def _constrained_duration(metadata: list[Any]) -> st.SearchStrategy[timedelta]:
+    positive = any(isinstance(m, annotated_types.Gt) for m in _flat(metadata))
+    low = timedelta(microseconds=1) if positive else timedelta(0)
+    return st.timedeltas(min_value=low, max_value=timedelta(days=400))
 
 
 def strategy_for(annotation: Any, metadata: list[Any] | None = None) -> st.SearchStrategy[Any]:
@@ -95,14 +110,16 @@ def strategy_for(annotation: Any, metadata: list[Any] | None = None) -> st.Searc
         return st.sampled_from(list(annotation))
     simple: dict[Any, st.SearchStrategy[Any]] = {
         type(None): st.none(),
-        str: _TEXT,
         bool: st.booleans(),
         float: st.floats(allow_nan=False, allow_infinity=False),
         bytes: st.binary(max_size=16),
-        timedelta: st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=400)),
     }
     if annotation is int:
         return _constrained_int(metadata)
+    if annotation is str:
+        return _constrained_text(metadata)
+    if annotation is timedelta:
+        return _constrained_duration(metadata)
     return simple[annotation]
 
 
@@ -267,6 +284,8 @@ def test_naive_timestamps_are_refused() -> None:
 
 def test_status_is_that_of_the_last_lifecycle_event() -> None:
     started = ev.WorkflowStarted(workflow_type="T")
+    queued = ev.WorkflowStarted(workflow_type="T", queue=ev.QueuePlacement(priority=1))
+    moment = datetime(2026, 1, 1, tzinfo=UTC)
     failure = ev.Failure(message="boom")
     cases: list[tuple[list[EventBody], WorkflowStatus | None]] = [
         ([], None),
@@ -274,6 +293,9 @@ def test_status_is_that_of_the_last_lifecycle_event() -> None:
         ([started, ev.SignalReceived(signal_name="s")], WorkflowStatus.RUNNING),
         ([started, ev.WorkflowCancelRequested()], WorkflowStatus.RUNNING),
         ([started, ev.WorkflowPaused()], WorkflowStatus.PAUSED),
+        ([queued], WorkflowStatus.QUEUED),
+        ([queued, ev.WorkflowStartDebounced(debounce=timedelta(1))], WorkflowStatus.QUEUED),
+        ([queued, ev.WorkflowDequeued(queue="q", admitted_at=moment)], WorkflowStatus.RUNNING),
         ([started, ev.WorkflowPaused(), ev.WorkflowResumed()], WorkflowStatus.RUNNING),
         ([started, ev.WorkflowCompleted(result=Payload())], WorkflowStatus.COMPLETED),
         ([started, ev.WorkflowFailed(failure=failure)], WorkflowStatus.FAILED),
@@ -296,7 +318,12 @@ def test_status_is_that_of_the_last_lifecycle_event() -> None:
 
 def test_closed_statuses() -> None:
     open_ = {s for s in WorkflowStatus if not s.is_closed}
-    assert open_ == {WorkflowStatus.RUNNING, WorkflowStatus.PAUSED, WorkflowStatus.SUSPENDED}
+    assert open_ == {
+        WorkflowStatus.QUEUED,
+        WorkflowStatus.RUNNING,
+        WorkflowStatus.PAUSED,
+        WorkflowStatus.SUSPENDED,
+    }
     assert {
         "WorkflowCompleted", "WorkflowFailed", "WorkflowCancelled", "WorkflowTerminated",
         "WorkflowTimedOut", "WorkflowContinuedAsNew",

@@ -54,7 +54,7 @@ class TaskQueueSummary(_Model):
 
     Attributes:
         name: The queue's name.
-        open_workflows: Open (running, paused, suspended) workflows whose task queue it is.
+        open_workflows: Open (queued, running, paused, suspended) workflows on it.
         pending_activities: Activities on it that have not completed or failed for good.
         running: Of those, attempts handed out to a worker or engine right now.
         retrying: Of those, waiting for their next attempt.

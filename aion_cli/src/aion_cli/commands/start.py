@@ -50,6 +50,29 @@ __all__ = ["result_command", "start_command"]
     metavar="DURATION",
     help="Longest a run may stay open, e.g. 90s, 30m, 2h, 1d; then it times out.",
 )
+@click.option(
+    "--priority",
+    type=int,
+    default=0,
+    show_default=True,
+    help="On a flow-controlled task queue: higher leaves the queue first.",
+)
+@click.option(
+    "--partition-key",
+    metavar="KEY",
+    help="On a flow-controlled task queue: runs sharing it share its partition_concurrency.",
+)
+@click.option(
+    "--dedup-id",
+    metavar="ID",
+    help="Refused (exit 1) while an open run of the task queue holds it; with "
+    "--id-conflict use_existing, prints that run instead.",
+)
+@click.option(
+    "--debounce",
+    metavar="DURATION",
+    help="Collapse starts of this --id within DURATION into one run with the last input.",
+)
 @client_options
 @json_option
 @click.pass_obj
@@ -62,6 +85,10 @@ def start_command(
     id_conflict: str,
     search: tuple[str, ...],
     execution_timeout: str | None,
+    priority: int,
+    partition_key: str | None,
+    dedup_id: str | None,
+    debounce: str | None,
     transport: str,
     namespace: str | None,
     timeout: float,
@@ -82,13 +109,17 @@ def start_command(
         raise click.BadParameter("a workflow id must not be empty", param_hint="--id")
     attributes = search_attributes(search)
     limit = parse_duration(execution_timeout) if execution_timeout is not None else None
+    window = parse_duration(debounce) if debounce is not None else None
+    if window is not None and workflow_id is None:
+        raise click.BadParameter("a debounced start needs --id", param_hint="--debounce")
 
     async def start(client: Client) -> WorkflowHandle:
         try:
             return await client.start_workflow(
                 target, *arguments, id=workflow_id, task_queue=task_queue,
                 id_conflict=cast(IdConflictPolicy, id_conflict),
-                search_attributes=attributes, execution_timeout=limit,
+                search_attributes=attributes, execution_timeout=limit, priority=priority,
+                partition_key=partition_key, dedup_id=dedup_id, debounce=window,
             )  # fmt: skip
         except ConfigurationError as refused:
             # Everything this side checks was checked above: the engine refused the

@@ -63,7 +63,7 @@ def statuses_named(chosen: Sequence[str]) -> frozenset[WorkflowStatus] | None:
     "--status",
     multiple=True,
     type=click.Choice(STATUS_CHOICES),
-    help="Only workflows in this status (repeatable); open: running, paused or suspended.",
+    help="Only workflows in this status (repeatable); open: queued, running, paused or suspended.",
 )
 @click.option("--type", "workflow_type", metavar="TYPE", help="Only workflows of this type.")
 @click.option(
