@@ -16,7 +16,7 @@ from aion_store_sql.config import parse_store_url
 from aion_store_sql.database import Database
 from aion_store_sql.schema import VERSION_TABLE, Base
 
-HEAD = "0001_initial"
+HEAD = "0002_queues"
 
 
 async def _sql(url: str, *statements: str) -> None:
@@ -66,8 +66,9 @@ async def test_the_migrated_schema_is_exactly_the_one_the_code_uses(sql_url: str
 async def test_status_of_an_empty_database_lists_every_revision_as_pending(sql_url: str) -> None:
     status = await migrations.status(sql_url)
     assert status.current is None
-    assert [revision.id for revision in status.pending] == [HEAD]
+    assert [revision.id for revision in status.pending] == ["0001_initial", HEAD]
     assert status.pending[0].description.startswith("Initial schema")
+    assert status.pending[1].description.startswith("Flow control")
 
 
 async def test_status_of_a_missing_sqlite_file_does_not_create_it(tmp_path: Path) -> None:

@@ -6,8 +6,12 @@
   ``?busy_timeout=SECONDS`` (default 5): how long a writer waits for another process.
 * ``postgresql://user:password@host:port/db`` (also ``postgres://`` and
   ``postgresql+asyncpg://``); ``?pool_size=N`` and ``?max_overflow=N`` size the
-  connection pool, ``?sslmode=`` maps to asyncpg's ``ssl``, any other parameter
-  goes to asyncpg as it is.
+  connection pool, ``?sslmode=`` maps to asyncpg's ``ssl``;
+  ``?lock_timeout=MS`` (default 3000) bounds how long a write waits for a row
+  another session holds, and ``?idle_in_transaction_session_timeout=MS``
+  (default 5000) makes the server end a transaction its client left idle (a
+  frozen process holding locks), both PostgreSQL settings of every session
+  (0: no limit); any other parameter goes to asyncpg as it is.
 """
 
 from __future__ import annotations
@@ -75,12 +79,28 @@ class PostgresConfig:
         sqlalchemy_url: The URL for SQLAlchemy's asyncpg driver (holds the password).
         pool_size: Connections kept open.
         max_overflow: Connections opened beyond `pool_size` under load.
+        lock_timeout_ms: PostgreSQL's ``lock_timeout`` for every session: a write that
+            waits longer for a lock fails (retryable) instead of stalling every write
+            queued behind it; schema changes lift it.
+        idle_in_transaction_ms: PostgreSQL's ``idle_in_transaction_session_timeout``:
+            the server aborts a transaction left idle this long, and so frees its locks
+            (a process frozen mid-append must not hold them, nor commit much later).
     """
 
     url: str
     sqlalchemy_url: URL
     pool_size: int = 5
     max_overflow: int = 10
+    lock_timeout_ms: int = 3000
+    idle_in_transaction_ms: int = 5000
+
+    @property
+    def server_settings(self) -> dict[str, str]:
+        """The settings every session starts with."""
+        return {
+            "lock_timeout": str(self.lock_timeout_ms),
+            "idle_in_transaction_session_timeout": str(self.idle_in_transaction_ms),
+        }
 
     @property
     def password(self) -> str | None:
@@ -153,6 +173,13 @@ def _postgres(parsed: URL, url: str) -> PostgresConfig:
     query = dict(parsed.query)
     pool_size = _number(url, "pool_size", query.pop("pool_size", "5"), int)
     max_overflow = _number(url, "max_overflow", query.pop("max_overflow", "10"), int)
+    lock_timeout = _number(url, "lock_timeout", query.pop("lock_timeout", "3000"), int)
+    idle = _number(
+        url,
+        "idle_in_transaction_session_timeout",
+        query.pop("idle_in_transaction_session_timeout", "5000"),
+        int,
+    )
     if pool_size < 1:
         raise ConfigurationError(f"{url!r}: pool_size must be at least 1")
     if "sslmode" in query:
@@ -162,6 +189,8 @@ def _postgres(parsed: URL, url: str) -> PostgresConfig:
         sqlalchemy_url=parsed.set(drivername="postgresql+asyncpg", query=query),
         pool_size=pool_size,
         max_overflow=max_overflow,
+        lock_timeout_ms=lock_timeout,
+        idle_in_transaction_ms=idle,
     )
 
 

@@ -127,7 +127,10 @@ def _check_writable(config: SqliteConfig) -> None:
 class _PostgresBackend:
     def __init__(self, config: PostgresConfig) -> None:
         self._engine: AsyncEngine = create_async_engine(
-            config.sqlalchemy_url, pool_size=config.pool_size, max_overflow=config.max_overflow
+            config.sqlalchemy_url,
+            pool_size=config.pool_size,
+            max_overflow=config.max_overflow,
+            connect_args={"server_settings": config.server_settings},
         )
         # A lookup is one statement, which sees one commit on its own: without
         # a transaction around it, it takes one round trip instead of three.

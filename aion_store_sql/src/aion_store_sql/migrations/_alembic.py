@@ -115,6 +115,9 @@ def lock_schema(connection: Connection) -> None:
     SQLite needs nothing more: the write transaction began IMMEDIATE.
     """
     if connection.dialect.name == "postgresql":
+        # Another process may be creating or migrating the schema: wait for it as long
+        # as it takes (the store's lock_timeout is for appends, not for this).
+        connection.execute(text("SET LOCAL lock_timeout = 0"))
         lock = text("SELECT pg_advisory_xact_lock(:key)")
         connection.execute(lock, {"key": _POSTGRES_SCHEMA_LOCK})
 
