@@ -175,11 +175,12 @@ class Deployment:
             "--transport", self.transport_url, "--log-level", "info", *options,
         )  # fmt: skip
 
-    def worker(self, name: str) -> AionProcess:
-        """Start an activity worker."""
+    def worker(self, name: str, *options: str) -> AionProcess:
+        """Start an activity worker; `options` go to ``aion worker``, such as a task queue."""
         return self._launch(
-            name, "worker", FLOWS, "--transport", self.transport_url, "--log-level", "info"
-        )
+            name, "worker", FLOWS, "--transport", self.transport_url, "--log-level", "info",
+            *options,
+        )  # fmt: skip
 
     @property
     def engines(self) -> list[AionProcess]:

@@ -141,3 +141,23 @@ async def throttled(n: int) -> int:
         start_to_close_timeout=ACTIVITY_TIMEOUT,
         retry_policy=QUICK_RETRIES,
     )
+
+
+API_QUEUE = "apis"
+"""An activity task queue with a global limit (declared in the test's aion.toml)."""
+
+
+@workflow.defn
+async def fan_out(n: int) -> list[int]:
+    """`n` activities at once on the limited activity queue."""
+    calls = [
+        workflow.execute_activity(
+            paced_step,
+            i,
+            task_queue=API_QUEUE,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=QUICK_RETRIES,
+        )
+        for i in range(n)
+    ]
+    return list(await asyncio.gather(*calls))

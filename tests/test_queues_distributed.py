@@ -10,12 +10,14 @@ partitions over, and the restarted one comes back).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest_asyncio
 
-from aion_core import Client, WorkflowStatus
+from aion_core import Client, Event, WorkflowStatus
+from aion_core.events import ActivityCompleted, ActivityStarted
 from aion_core.testing.flow import most_at_once, passage_of
 
 from .deployment import Deploy, client_histories, deployments, eventually
@@ -26,6 +28,9 @@ if TYPE_CHECKING:
 LIMIT = 3
 PER_ENGINE = 2
 RUNS = 30
+API_LIMIT = 2
+FANS = 4
+CALLS = 6
 
 
 @pytest_asyncio.fixture
@@ -33,6 +38,7 @@ async def deploy(tmp_path: Path, drop_nats_namespace: DropNamespace) -> AsyncIte
     """Engines and workers started on demand in `tmp_path`, where aion.toml declares the queue."""
     (tmp_path / "aion.toml").write_text(
         f"[queues.throttled]\nglobal_concurrency = {LIMIT}\nworker_concurrency = {PER_ENGINE}\n"
+        f"[queues.apis]\nglobal_concurrency = {API_LIMIT}\n"
     )
     async with deployments(tmp_path, drop_nats_namespace) as make:
         yield make
@@ -69,4 +75,45 @@ async def test_the_global_limit_holds_across_engines_and_a_sigkill(
     assert len(engines) >= 2  # both engines let runs out (three, with the restarted one)
     for engine in engines:
         assert most_at_once(span for span in spans if span.by == engine) <= PER_ENGINE
+    deployment.check_alive()
+
+
+def attempt_spans(history: list[Event]) -> list[tuple[datetime, datetime]]:
+    """Each completed attempt's time from its recorded start to its recorded completion."""
+    started = {
+        (e.body.activity_id, e.body.attempt): e.recorded_at
+        for e in history
+        if isinstance(e.body, ActivityStarted)
+    }
+    return [
+        (started[(e.body.activity_id, e.body.attempt)], e.recorded_at)
+        for e in history
+        if isinstance(e.body, ActivityCompleted)
+    ]
+
+
+async def test_activity_attempts_keep_their_queues_global_limit_across_engines_and_workers(
+    deploy: Deploy, fresh_postgres_url: str, nats_url: str
+) -> None:
+    deployment = deploy(fresh_postgres_url, nats_url, workers=0)
+    for n in (1, 2):
+        deployment.worker(f"api-worker-{n}", "--task-queue", "apis")
+    victim = deployment.engines[0]
+    fans = [f"fan-{n}" for n in range(FANS)]
+    async with await Client.connect(deployment.transport_url) as client:
+        await deployment.ready(client)
+        for fan in fans:
+            await client.start_workflow("fan_out", CALLS, id=fan)
+        victim.restart()  # SIGKILL while attempts run: its slots come back after their lease
+        results = [await client.get_handle(fan).result() for fan in fans]
+        histories = await client_histories(client, fans)
+    assert results == [list(range(CALLS))] * FANS
+    spans = [span for history in histories.values() for span in attempt_spans(history)]
+    assert len(spans) >= FANS * CALLS
+    edges = sorted([(a, 1) for a, _ in spans] + [(b, -1) for _, b in spans])
+    running = most = 0
+    for _, change in edges:
+        running += change
+        most = max(most, running)
+    assert most <= API_LIMIT
     deployment.check_alive()

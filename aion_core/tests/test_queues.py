@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from aion_core import Engine, WorkflowStatus, activity, workflow
+from aion_core import Engine, Event, MemoryEventStore, WorkflowStatus, activity, workflow
 from aion_core.errors import ConfigurationError, DuplicateStartError
 from aion_core.store.queues import QueuedRun, QueueLimits, QueueSlot, choose_admissions
 from aion_core.testing.flow import Passage, most_at_once, passage_of
@@ -333,3 +333,93 @@ async def test_queued_starts_and_slots_survive_a_restart(sql_url: str) -> None:
         stats = await engine.describe_queue("narrow")
     assert most_at_once(spans) == 2
     assert (stats.queued, stats.running) == (0, 0)
+
+
+# --- activity attempts on a flow-controlled queue ----------------------------------------------
+
+
+@workflow.defn(name="queues.FanOut")
+async def fan_out(n: int, queue: str) -> list[int]:
+    calls = [
+        workflow.execute_activity(
+            hold, i, task_queue=queue, start_to_close_timeout=timedelta(seconds=30)
+        )
+        for i in range(n)
+    ]
+    return list(await asyncio.gather(*calls))
+
+
+def attempt_spans(history: list[Event]) -> list[tuple[datetime, datetime]]:
+    """Each attempt's time from its recorded start to its recorded end."""
+    started = {e.body.activity_id: e.recorded_at for e in history if e.type == "ActivityStarted"}
+    ended = {
+        e.body.activity_id: e.recorded_at
+        for e in history
+        if e.type in ("ActivityCompleted", "ActivityFailed")
+    }
+    return [(started[i], ended[i]) for i in started]
+
+
+def most_overlapping(spans: list[tuple[datetime, datetime]]) -> int:
+    edges = sorted([(a, 1) for a, _ in spans] + [(b, -1) for _, b in spans])
+    now = most = 0
+    for _, change in edges:
+        now += change
+        most = max(most, now)
+    return most
+
+
+async def test_activity_attempts_on_a_limited_queue_never_exceed_its_limit(
+    store_url: str,
+) -> None:
+    async with Engine(store_url, workflows=[fan_out], activities=[hold]) as engine:
+        engine.configure_queue("apis", global_concurrency=2)
+        results = await asyncio.gather(
+            *(engine.execute_workflow(fan_out, 6, "apis", id=f"fan-{n}") for n in range(3))
+        )
+        histories = [await engine.get_handle(f"fan-{n}").history() for n in range(3)]
+        stats = await engine.describe_queue("apis")
+    assert results == [list(range(6))] * 3
+    assert gauge.most == 2  # the code ran two at a time, over three workflows
+    assert most_overlapping([s for h in histories for s in attempt_spans(h)]) <= 2
+    assert stats.attempts_running == 0  # every slot freed
+
+
+async def test_activity_attempts_keep_the_queues_rate(store_url: str) -> None:
+    period = timedelta(seconds=1)
+    async with Engine(store_url, workflows=[fan_out], activities=[hold]) as engine:
+        engine.configure_queue("paced-api", rate_limit=(3, period))
+        assert await engine.execute_workflow(fan_out, 7, "paced-api", id="fan") == list(range(7))
+        history = await engine.get_handle("fan").history()
+    starts = sorted(a for a, _ in attempt_spans(history))
+    for i, start in enumerate(starts):
+        assert sum(1 for t in starts[i:] if t < start + period) <= 3
+    assert starts[-1] - starts[0] >= 2 * period  # 7 at 3 per second: three windows
+
+
+async def test_worker_concurrency_bounds_attempts_run_in_this_engine() -> None:
+    async with Engine("memory://", workflows=[fan_out], activities=[hold]) as engine:
+        engine.configure_queue("local", worker_concurrency=3)
+        assert await engine.execute_workflow(fan_out, 9, "local") == list(range(9))
+    assert gauge.most == 3
+
+
+async def test_a_slot_held_by_a_dead_engine_frees_when_its_lease_runs_out() -> None:
+    store = MemoryEventStore()
+    limits = QueueLimits(concurrency=1)
+    t = datetime(2026, 1, 1, tzinfo=UTC)
+    lease = timedelta(seconds=30)
+    assert await store.admit_attempts(
+        "q", limits, ["a"], engine_id="dead", clock=lambda: t, lease=lease
+    ) == ["a"]
+    later = t + timedelta(seconds=10)
+    assert (
+        await store.admit_attempts(
+            "q", limits, ["b"], engine_id="alive", clock=lambda: later, lease=lease
+        )
+        == []
+    )
+    expired = t + lease
+    assert await store.admit_attempts(
+        "q", limits, ["b"], engine_id="alive", clock=lambda: expired, lease=lease
+    ) == ["b"]

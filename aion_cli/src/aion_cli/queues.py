@@ -86,6 +86,7 @@ class FlowControl(_Model):
         running: Runs let out of it and still open.
         throttled: Of the queued, those a full limit holds back now (needs the limits).
         recent_admissions: Runs let out within the rate limit's window.
+        attempts_running: Activity attempts on the queue holding one of its slots.
         limits: The limits from aion.toml (none when the queue is not declared there).
         partitions: Per partition key.
     """
@@ -94,6 +95,7 @@ class FlowControl(_Model):
     running: int
     throttled: int
     recent_admissions: int | None = None
+    attempts_running: int = 0
     limits: dict[str, int | str] = {}
     partitions: dict[str, PartitionFlow] = {}
 
@@ -118,6 +120,7 @@ async def flow_control(
             running=stats.running,
             throttled=stats.throttled,
             recent_admissions=stats.recent_admissions,
+            attempts_running=stats.attempts_running,
             limits=_limits(queue) if queue is not None else {},
             partitions={
                 key: PartitionFlow(queued=p.queued, running=p.running, throttled=p.throttled)

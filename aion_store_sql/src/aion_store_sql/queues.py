@@ -12,7 +12,7 @@ serialises them.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,11 +29,14 @@ from aion_core.store.queues import (
     QueueLimits,
     QueueSlot,
     QueueStats,
+    attempts_to_admit,
     choose_admissions,
     dedup_holds,
 )
 from aion_store_sql import visibility
 from aion_store_sql.schema import (
+    AttemptAdmissionRow,
+    AttemptSlotRow,
     QueueAdmissionRow,
     QueueDedupRow,
     QueueRow,
@@ -41,7 +44,16 @@ from aion_store_sql.schema import (
     WorkflowRow,
 )
 
-__all__ = ["admit_queued", "claim_dedup", "queue_names", "queue_stats", "release_dedup"]
+__all__ = [
+    "admit_attempts",
+    "admit_queued",
+    "claim_dedup",
+    "queue_names",
+    "queue_stats",
+    "release_attempts",
+    "release_dedup",
+    "renew_attempts",
+]
 
 _QUEUED = WorkflowStatus.QUEUED.value
 
@@ -57,11 +69,7 @@ def admit_queued(
     scan: int,
 ) -> list[Admission]:
     """`QueueStore.admit_queued`, inside the caller's write transaction."""
-    if connection.dialect.name == "postgresql":
-        lock = postgresql.insert(QueueRow).values(name=queue)
-        connection.execute(
-            lock.on_conflict_do_update(index_elements=["name"], set_={"name": lock.excluded.name})
-        )
+    _lock_queue(connection, queue)
     slots, pending = _open_slots(connection, queue)
     # Read after the slots: every close that freed one was stamped before this.
     now = clock()
@@ -217,6 +225,7 @@ def queue_stats(
         running=len(running),
         by_partition={key: PartitionStats(waiting[key], running_by[key]) for key in keys},
         recent_admissions=recent,
+        attempts_running=_attempts_held(connection, queue, now),
     )
 
 
@@ -225,6 +234,7 @@ def queue_names(connection: Connection) -> list[str]:
     names: Any = union(
         select(WorkflowRow.task_queue.label("name")).where(WorkflowRow.status == _QUEUED),
         select(QueueSlotRow.queue.label("name")),
+        select(AttemptSlotRow.queue.label("name")),
     ).subquery()
     return sorted(connection.execute(select(names.c.name).distinct()).scalars())
 
@@ -277,3 +287,98 @@ def release_dedup(connection: Connection, queue: str, dedup_id: str, run_id: str
             QueueDedupRow.run_id == run_id,
         )
     )
+
+
+def admit_attempts(
+    connection: Connection,
+    queue: str,
+    limits: QueueLimits,
+    waiting: Sequence[str],
+    *,
+    engine_id: str,
+    clock: Callable[[], datetime],
+    lease: timedelta,
+) -> list[str]:
+    """`QueueStore.admit_attempts`, inside the caller's write transaction."""
+    _lock_queue(connection, queue)
+    now = clock()
+    connection.execute(
+        delete(AttemptSlotRow).where(
+            AttemptSlotRow.queue == queue, AttemptSlotRow.expires_at <= now
+        )
+    )
+    held = connection.execute(
+        select(AttemptSlotRow.key, AttemptSlotRow.engine_id).where(AttemptSlotRow.queue == queue)
+    ).all()
+    holders: dict[str, str] = {str(row.key): str(row.engine_id) for row in held}
+    recent = 0
+    if limits.period is not None:
+        since = now - limits.period
+        connection.execute(
+            delete(AttemptAdmissionRow).where(
+                AttemptAdmissionRow.queue == queue, AttemptAdmissionRow.admitted_at <= since
+            )
+        )
+        recent = connection.execute(
+            select(func.count()).where(AttemptAdmissionRow.queue == queue)
+        ).scalar_one()
+    again = [key for key in waiting if key in holders]
+    fresh = [key for key in waiting if key not in holders]
+    here = sum(1 for engine in holders.values() if engine == engine_id)
+    admitted = attempts_to_admit(fresh, len(holders), here, recent, limits)
+    until = now + lease
+    if again:
+        connection.execute(
+            update(AttemptSlotRow)
+            .where(AttemptSlotRow.key.in_(again))
+            .values(engine_id=engine_id, expires_at=until)
+        )
+    if admitted:
+        connection.execute(
+            insert(AttemptSlotRow),
+            [
+                {"key": key, "queue": queue, "engine_id": engine_id, "admitted_at": now,
+                 "expires_at": until}
+                for key in admitted
+            ],
+        )  # fmt: skip
+        if limits.period is not None:
+            connection.execute(
+                insert(AttemptAdmissionRow),
+                [{"queue": queue, "key": key, "admitted_at": now} for key in admitted],
+            )
+    return [*again, *admitted]
+
+
+def renew_attempts(
+    connection: Connection, keys: Sequence[str], clock: Callable[[], datetime], lease: timedelta
+) -> None:
+    """`QueueStore.renew_attempts`."""
+    if keys:
+        connection.execute(
+            update(AttemptSlotRow)
+            .where(AttemptSlotRow.key.in_(keys))
+            .values(expires_at=clock() + lease)
+        )
+
+
+def release_attempts(connection: Connection, keys: Sequence[str]) -> None:
+    """`QueueStore.release_attempts`."""
+    if keys:
+        connection.execute(delete(AttemptSlotRow).where(AttemptSlotRow.key.in_(keys)))
+
+
+def _attempts_held(connection: Connection, queue: str, now: datetime) -> int:
+    count: int = connection.execute(
+        select(func.count()).where(AttemptSlotRow.queue == queue, AttemptSlotRow.expires_at > now)
+    ).scalar_one()
+    return count
+
+
+def _lock_queue(connection: Connection, queue: str) -> None:
+    """PostgreSQL: row-lock the queue's row until commit, so admissions take turns."""
+    if connection.dialect.name == "postgresql":
+        lock = postgresql.insert(QueueRow).values(name=queue)
+        connection.execute(
+            lock.on_conflict_do_update(index_elements=["name"], set_={"name": lock.excluded.name})
+        )

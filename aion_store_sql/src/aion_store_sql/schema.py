@@ -32,6 +32,8 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 
 __all__ = [
     "VERSION_TABLE",
+    "AttemptAdmissionRow",
+    "AttemptSlotRow",
     "Base",
     "Blob",
     "EventRow",
@@ -310,3 +312,29 @@ class QueueDedupRow(Base):
     workflow_id: Mapped[str] = mapped_column(ID)
     run_id: Mapped[str]
     claimed_at: Mapped[datetime]
+
+
+class AttemptSlotRow(Base):
+    """An activity attempt holding a slot of its queue, until it ends or its lease runs out."""
+
+    __tablename__ = "aion_attempt_slots"
+
+    key: Mapped[str] = mapped_column(ID, primary_key=True)
+    queue: Mapped[str] = mapped_column(ID)
+    engine_id: Mapped[str]
+    admitted_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+    __table_args__ = (Index(None, "queue"),)
+
+
+class AttemptAdmissionRow(Base):
+    """When an attempt got its slot: a queue's rate limit on attempts counts these."""
+
+    __tablename__ = "aion_attempt_admissions"
+
+    queue: Mapped[str] = mapped_column(ID, primary_key=True)
+    key: Mapped[str] = mapped_column(ID, primary_key=True)
+    admitted_at: Mapped[datetime]
+
+    __table_args__ = (Index(None, "queue", "admitted_at"),)

@@ -268,6 +268,40 @@ class SqlEventStore(EventStoreBase):
                 queues.claim_dedup, queue, dedup_id, workflow_id, run_id, now
             )
 
+    async def admit_attempts(
+        self,
+        queue: str,
+        limits: QueueLimits,
+        waiting: Sequence[str],
+        *,
+        engine_id: str,
+        clock: Callable[[], datetime],
+        lease: timedelta,
+    ) -> list[str]:
+        """Slots for activity attempts waiting on a queue, in one write transaction."""
+        with store_errors(self.url, f"admitting attempts of queue {queue!r}", self._secret):
+            return await self._db.write(
+                queues.admit_attempts,
+                queue,
+                limits,
+                waiting,
+                engine_id=engine_id,
+                clock=clock,
+                lease=lease,
+            )
+
+    async def renew_attempts(
+        self, keys: Sequence[str], *, clock: Callable[[], datetime], lease: timedelta
+    ) -> None:
+        """Extend the leases of attempt slots still held."""
+        with store_errors(self.url, "renewing attempt slots", self._secret):
+            await self._db.write(queues.renew_attempts, keys, clock, lease)
+
+    async def release_attempts(self, keys: Sequence[str]) -> None:
+        """Free the slots of attempts that ended."""
+        with store_errors(self.url, "releasing attempt slots", self._secret):
+            await self._db.write(queues.release_attempts, keys)
+
     async def release_dedup(self, queue: str, dedup_id: str, run_id: str) -> None:
         """Drop a run's claim on a dedup id (its start was refused)."""
         with store_errors(self.url, f"releasing dedup id {dedup_id!r}", self._secret):

@@ -107,7 +107,8 @@ def describe_command(plugins: Plugins, name: str, store: str | None, as_json: bo
         )
         out.print(
             f"flow control ({limits}): {flow.queued} queued, {flow.running} running, "
-            f"{flow.throttled} throttled{rate}"
+            f"{flow.throttled} throttled{rate}; {flow.attempts_running} activity attempts "
+            "holding a slot"
         )
         if flow.partitions:
             partitions = table("partition key", "queued", "running", "throttled")

@@ -118,6 +118,9 @@ def serve_command(
     _run_until_stopped(engine, what)
 
 
+_DEFAULT_CONCURRENCY = 100
+
+
 @click.command("worker")
 @click.argument("modules", nargs=-1, required=True, metavar="MODULE...")
 @transport_option
@@ -125,7 +128,10 @@ def serve_command(
 @log_level_option
 @click.option("--task-queue", default="default", show_default=True, help="The queue to serve.")
 @click.option(
-    "--concurrency", default=100, show_default=True, help="Activity attempts running at once."
+    "--concurrency",
+    type=click.IntRange(min=1),
+    help="Activity attempts running at once. Default: the task queue's worker_concurrency "
+    "in aion.toml ([queues.NAME]), else 100.",
 )
 @max_payload_option
 @click.pass_obj
@@ -136,7 +142,7 @@ def worker_command(
     namespace: str | None,
     log_level: str,
     task_queue: str,
-    concurrency: int,
+    concurrency: int | None,
     max_payload_bytes: int,
 ) -> None:
     """Run the activities of MODULE... for the engines, until stopped.
@@ -148,6 +154,10 @@ def worker_command(
     _, activities = definitions_in([import_module(m) for m in modules])
     if not activities:
         raise click.BadParameter(f"no @activity.defn found in {', '.join(modules)}")
+    if concurrency is None:
+        declared = {q.name: q for q in config_of(click.get_current_context()).queues}
+        queue = declared.get(task_queue)
+        concurrency = (queue.worker_concurrency if queue else None) or _DEFAULT_CONCURRENCY
     worker = Worker(
         with_namespace(transport, namespace),
         activities=activities,

@@ -103,6 +103,7 @@ class ActivityExecutor:
         self.engine = engine
         self.definitions = dict(definitions)
         self._slots = Slots(max_concurrency)
+        self._per_queue: dict[str, Slots] = {}
         self._threads = ThreadPoolExecutor(
             max_workers=max_concurrency, thread_name_prefix="aion-activity"
         )
@@ -299,12 +300,19 @@ class ActivityExecutor:
                         ActivityCancelled(activity_id=key[2], attempt=max(attempt - 1, 1)),
                     )
                     return
-                if not started:
-                    body = ActivityStarted(
-                        activity_id=key[2], attempt=attempt, worker=self.engine.identity
-                    )
-                    await self._record(key, "record", body)
-                outcome = await self._attempt(key, running, attempt, heartbeat_details)
+                slot = await self._queue_slot(key, running, attempt)
+                if slot is None:
+                    continue  # cancelled while waiting for its queue: recorded above
+                try:
+                    if not started:
+                        body = ActivityStarted(
+                            activity_id=key[2], attempt=attempt, worker=self.engine.identity
+                        )
+                        await self._record(key, "record", body)
+                    outcome = await self._attempt(key, running, attempt, heartbeat_details)
+                finally:
+                    if slot:
+                        self.engine.queues.release_attempt(slot)
                 retry_at = getattr(outcome, "retry_at", None)
                 await self._record(key, "record" if retry_at is not None else "input", outcome)
                 self._settle_remote(running)
@@ -318,6 +326,30 @@ class ActivityExecutor:
             self._settle_remote(running)
             if self._running.get(key) is running:
                 self._running.pop(key)
+
+    def _queue_slots(self, queue: str) -> Slots | contextlib.nullcontext[None]:
+        """The queue's ``worker_concurrency`` in this process, when it declares one."""
+        settings = self.engine.queues.settings(queue)
+        if settings is None or settings.worker_concurrency is None:
+            return contextlib.nullcontext()
+        slots = self._per_queue.get(queue)
+        if slots is None:
+            slots = self._per_queue[queue] = Slots(settings.worker_concurrency)
+        return slots
+
+    async def _queue_slot(self, key: ActivityKey, running: _Running, attempt: int) -> str | None:
+        """Wait for a slot of the attempt's task queue when its limits call for one.
+
+        Returns the slot's key ("" when the queue has no global or rate limit), or None
+        when the workflow cancelled the activity while it waited.
+        """
+        queue = running.scheduled.task_queue
+        queues = self.engine.queues
+        if not queues.limits_attempts(queue):
+            return ""
+        slot = f"{key[0]}/{key[1]}/{key[2]}/{attempt}"
+        given, _ = await first_of(queues.attempt_slot(queue, slot), running.cancel_requested.wait())
+        return slot if given else None
 
     def _settle_remote(self, running: _Running) -> None:
         if running.remote is not None:
@@ -377,7 +409,7 @@ class ActivityExecutor:
         clock = self.engine.clock
         if self._runs_elsewhere(scheduled):
             return await self._remote_attempt(key, running, attempt, heartbeat_details)
-        async with self._slots:
+        async with self._slots, self._queue_slots(scheduled.task_queue):
             started_at = clock.now()
             definition = self.definitions.get(scheduled.activity_type)
             if definition is None:

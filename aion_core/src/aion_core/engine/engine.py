@@ -457,15 +457,15 @@ class Engine(CallServing, Service):
         self,
         runner: WorkflowRunner,
         events: Sequence[Event],
-        dispatch: Sequence[tuple[str, ActivityScheduled]],
+        dispatch: Sequence[tuple[str, ActivityScheduled, bool]],
     ) -> None:
         """Let effects of a durable step happen: dispatch, arm, cancel, notify."""
         workflow_id = runner.workflow_id
         recorded_at = events[0].recorded_at
         self.handle.published(workflow_id, events)
-        for run_id, scheduled in dispatch:
+        for run_id, scheduled, started in dispatch:
             self.activities.launch(
-                workflow_id, run_id, scheduled, recorded_at, attempt=1, started=True
+                workflow_id, run_id, scheduled, recorded_at, attempt=1, started=started
             )
         for event in events:
             body = event.body

@@ -14,9 +14,10 @@ closed by another engine frees its slot at the next poll.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -34,9 +35,14 @@ from aion_core.store.queues import (
 if TYPE_CHECKING:
     from aion_core.engine.engine import Engine
 
-__all__ = ["QueueDispatcher", "QueueSettings", "queue_stats"]
+__all__ = ["ATTEMPT_LEASE", "QueueDispatcher", "QueueSettings", "queue_stats"]
 
 log = logging.getLogger("aion.queues")
+
+ATTEMPT_LEASE = timedelta(seconds=30)
+"""How long an activity attempt's slot is held without renewal: an engine that dies
+holding slots frees them this long after."""
+_RENEW_INTERVAL = 10.0
 
 POLL_INTERVAL = 0.5
 """Seconds between admissions on a queue when nothing here wakes the dispatcher."""
@@ -120,6 +126,11 @@ class QueueDispatcher:
         self._plain: set[str] = set()
         """Queues without flow control here that held queued runs (dedup ids, debounces)."""
         self._next_scan = 0.0
+        self._attempt_waiters: dict[str, dict[str, asyncio.Future[None]]] = {}
+        """Per queue, activity attempts waiting for a slot, in the order they came."""
+        self._held_attempts: set[str] = set()
+        self._released: list[str] = []
+        self._next_renewal = 0.0
         self._tasks = BackgroundTasks()
 
     def configure(self, settings: QueueSettings) -> None:
@@ -171,6 +182,76 @@ class QueueDispatcher:
         plain = [QueueSettings(name, declared=False) for name in sorted(self._plain)]
         return [*self._settings.values(), *plain]
 
+    # --- activity attempts -----------------------------------------------------------------------
+
+    def limits_attempts(self, queue: str) -> bool:
+        """Whether activity attempts on `queue` need a slot (a global or rate limit on it)."""
+        settings = self._settings.get(queue)
+        return settings is not None and (
+            settings.global_concurrency is not None or settings.rate_limit is not None
+        )
+
+    async def attempt_slot(self, queue: str, key: str) -> None:
+        """Wait until the activity attempt `key` holds a slot of `queue`.
+
+        Release it with `release_attempt` once the attempt ended; while held, its lease
+        is renewed, and an engine that dies frees it after `ATTEMPT_LEASE`.
+        """
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiters = self._attempt_waiters.setdefault(queue, {})
+        waiters[key] = future
+        self._wake.set()
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self.release_attempt(key)  # given a slot just as the wait was called off
+            raise
+        finally:
+            if waiters.get(key) is future:
+                del waiters[key]
+
+    def release_attempt(self, key: str) -> None:
+        """The attempt `key` ended: its slot is freed (at the dispatcher's next turn)."""
+        if key in self._held_attempts:
+            self._held_attempts.discard(key)
+            self._released.append(key)
+            self._wake.set()
+
+    async def _admit_attempts(self) -> None:
+        store, engine = self.store(), self.engine
+        if self._released:
+            released, self._released = self._released, []
+            try:
+                await store.release_attempts(released)
+            except BaseException:
+                self._released += released  # tried again at the next turn
+                raise
+        for queue, waiters in list(self._attempt_waiters.items()):
+            waiting = [key for key, future in waiters.items() if not future.done()]
+            if not waiting:
+                continue
+            settings = self._settings.get(queue) or QueueSettings(queue)
+            # Per process, attempts are bounded where they run (executor, worker).
+            limits = replace(settings.limits, engine_concurrency=None)
+            admitted = await store.admit_attempts(
+                queue, limits, waiting, engine_id=engine.identity, clock=engine.clock.now,
+                lease=ATTEMPT_LEASE,
+            )  # fmt: skip
+            for key in admitted:
+                self._held_attempts.add(key)
+                future = waiters.pop(key, None)
+                if future is not None and not future.done():
+                    future.set_result(None)
+                else:
+                    self.release_attempt(key)
+        now = time.monotonic()
+        if self._held_attempts and now >= self._next_renewal:
+            self._next_renewal = now + _RENEW_INTERVAL
+            await store.renew_attempts(
+                list(self._held_attempts), clock=engine.clock.now, lease=ATTEMPT_LEASE
+            )
+
     async def stats(self, queue: str) -> QueueStats:
         """The queue's counts now: queued, running, throttled, per partition key."""
         settings = self._settings.get(queue)
@@ -188,6 +269,15 @@ class QueueDispatcher:
                 except StoreError as error:
                     log.warning("listing queues with queued runs failed: %s", error)
                     queues, failed = list(self._settings.values()), True
+                if self._attempt_waiters or self._held_attempts or self._released:
+                    try:
+                        await self._admit_attempts()
+                    except StoreError as error:
+                        failed = True
+                        log.warning("admitting activity attempts failed: %s", error)
+                    except Exception:
+                        failed = True
+                        log.exception("admitting activity attempts failed")
                 for settings in queues:
                     try:
                         await self._admit(settings)
@@ -207,6 +297,10 @@ class QueueDispatcher:
                 await first_of(self._wake.wait(), asyncio.sleep(delay))
         finally:
             await self._tasks.close()
+            held = [*self._held_attempts, *self._released]
+            if held:  # stopping cleanly: free them now rather than when their leases run out
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self.store().release_attempts(held), 2.0)
 
     async def _admit(self, settings: QueueSettings) -> None:
         engine = self.engine

@@ -145,7 +145,8 @@ class _Step:
     run_id: str
     status: WorkflowStatus | None
     entries: list[NewEvent] = field(default_factory=list)
-    dispatch: list[tuple[str, ActivityScheduled]] = field(default_factory=list)
+    dispatch: list[tuple[str, ActivityScheduled, bool]] = field(default_factory=list)
+    """Activities to launch once durable: run, command, whether its first attempt started."""
     continues: int = 0
 
     def add(self, body: EventBody) -> None:
@@ -531,13 +532,18 @@ class WorkflowRunner:
         for command in commands:
             step.add(command)
             if isinstance(command, ActivityScheduled):
+                if self.engine.queues.limits_attempts(command.task_queue):
+                    # Its queue has a global or rate limit: the attempt starts (and is
+                    # recorded as started) once it holds a slot of the queue.
+                    step.dispatch.append((step.run_id, command, False))
+                    continue
                 # The first attempt starts with the command, in the same batch.
                 step.add(
                     ActivityStarted(
                         activity_id=command.activity_id, attempt=1, worker=self.engine.identity
                     )
                 )
-                step.dispatch.append((step.run_id, command))
+                step.dispatch.append((step.run_id, command, True))
 
     async def _continue_as_new(
         self, instance: WorkflowInstance, request: WorkflowContinuedAsNew, step: _Step

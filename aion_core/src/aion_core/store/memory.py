@@ -8,6 +8,7 @@ on SQLite and PostgreSQL.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from aion_core.errors import SequenceConflictError
@@ -20,6 +21,7 @@ from aion_core.store.queues import (
     QueueLimits,
     QueueSlot,
     QueueStats,
+    attempts_to_admit,
     choose_admissions,
     dedup_holds,
     queue_stats_of,
@@ -50,6 +52,8 @@ class MemoryEventStore(EventStoreBase):
         self._slots: dict[str, dict[tuple[str, str], QueueSlot]] = {}
         self._admitted_at: dict[str, list[datetime]] = {}
         self._dedup: dict[tuple[str, str], DedupClaim] = {}
+        self._attempt_slots: dict[str, _AttemptSlot] = {}
+        self._attempts_admitted_at: dict[str, list[datetime]] = {}
 
     @property
     def url(self) -> str:
@@ -201,7 +205,8 @@ class MemoryEventStore(EventStoreBase):
         admitted = set(slots)
         waiting = [r for r in self._queued(queue) if (r.workflow_id, r.run_id) not in admitted]
         recent = self._recent(queue, now, period)
-        return queue_stats_of(queue, waiting, list(slots.values()), recent)
+        stats = queue_stats_of(queue, waiting, list(slots.values()), recent)
+        return replace(stats, attempts_running=self._attempts_held(queue, now))
 
     def _recent(self, queue: str, now: datetime, period: timedelta | None) -> int | None:
         if period is None:
@@ -213,6 +218,7 @@ class MemoryEventStore(EventStoreBase):
         queued = WorkflowStatus.QUEUED
         names = {r.task_queue for r in self._workflows.values() if r.status is queued}
         names.update(queue for queue in self._slots if self._open_slots(queue))
+        names.update(slot.queue for slot in self._attempt_slots.values())
         return sorted(names)
 
     async def claim_dedup(
@@ -232,3 +238,57 @@ class MemoryEventStore(EventStoreBase):
         held = self._dedup.get((queue, dedup_id))
         if held is not None and held.run_id == run_id:
             del self._dedup[(queue, dedup_id)]
+
+    async def admit_attempts(
+        self,
+        queue: str,
+        limits: QueueLimits,
+        waiting: Sequence[str],
+        *,
+        engine_id: str,
+        clock: Callable[[], datetime],
+        lease: timedelta,
+    ) -> list[str]:
+        """Slots for waiting attempts within the limits (see `QueueStore.admit_attempts`)."""
+        now = clock()
+        for key in [k for k, slot in self._attempt_slots.items() if slot.expires_at <= now]:
+            del self._attempt_slots[key]
+        times = self._attempts_admitted_at.setdefault(queue, [])
+        if limits.period is not None:
+            times[:] = [t for t in times if t > now - limits.period]
+        held = [slot for slot in self._attempt_slots.values() if slot.queue == queue]
+        again = [key for key in waiting if key in self._attempt_slots]
+        fresh = [key for key in waiting if key not in self._attempt_slots]
+        here = sum(1 for slot in held if slot.engine_id == engine_id)
+        admitted = attempts_to_admit(fresh, len(held), here, len(times), limits)
+        for key in [*again, *admitted]:
+            self._attempt_slots[key] = _AttemptSlot(queue, engine_id, now + lease)
+        times.extend(now for _ in admitted)
+        return [*again, *admitted]
+
+    async def renew_attempts(
+        self, keys: Sequence[str], *, clock: Callable[[], datetime], lease: timedelta
+    ) -> None:
+        """Extend the leases of held attempt slots."""
+        until = clock() + lease
+        for key in keys:
+            slot = self._attempt_slots.get(key)
+            if slot is not None:
+                self._attempt_slots[key] = _AttemptSlot(slot.queue, slot.engine_id, until)
+
+    async def release_attempts(self, keys: Sequence[str]) -> None:
+        """Free attempt slots."""
+        for key in keys:
+            self._attempt_slots.pop(key, None)
+
+    def _attempts_held(self, queue: str, now: datetime) -> int:
+        return sum(
+            1 for s in self._attempt_slots.values() if s.queue == queue and s.expires_at > now
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _AttemptSlot:
+    queue: str
+    engine_id: str
+    expires_at: datetime

@@ -33,6 +33,7 @@ __all__ = [
     "QueueStats",
     "QueueStore",
     "QueuedRun",
+    "attempts_to_admit",
     "choose_admissions",
     "dedup_holds",
     "queue_stats_of",
@@ -126,6 +127,7 @@ class QueueStats:
         recent_admissions: Admissions within the rate window, when one was given.
         throttled: Of the queued, those a full limit holds back right now (see
             `throttled_by`); 0 until the limits are known.
+        attempts_running: Activity attempts on the queue holding a slot.
     """
 
     queue: str
@@ -134,6 +136,7 @@ class QueueStats:
     by_partition: dict[str, PartitionStats]
     recent_admissions: int | None = None
     throttled: int = 0
+    attempts_running: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +217,36 @@ class QueueStore(Protocol):
         """Drop `run_id`'s claim (its start was refused); another run's claim stays."""
         ...
 
+    async def admit_attempts(
+        self,
+        queue: str,
+        limits: QueueLimits,
+        waiting: Sequence[str],
+        *,
+        engine_id: str,
+        clock: Callable[[], datetime],
+        lease: timedelta,
+    ) -> list[str]:
+        """Take slots for activity attempts waiting on `queue`, first come first served.
+
+        `waiting` are attempt keys in the order they began to wait. In one transaction,
+        serialised per queue: slots whose lease ran out are dropped, then the first
+        waiting attempts that fit the limits get a slot held for `lease` (renewed by
+        `renew_attempts` while the attempt runs); their keys are returned. A key that
+        holds a slot already keeps it (an attempt driven again after a restart).
+        """
+        ...
+
+    async def renew_attempts(
+        self, keys: Sequence[str], *, clock: Callable[[], datetime], lease: timedelta
+    ) -> None:
+        """Hold the slots of attempts still running for another `lease`."""
+        ...
+
+    async def release_attempts(self, keys: Sequence[str]) -> None:
+        """Free the slots of attempts that ended."""
+        ...
+
 
 def choose_admissions(
     queued: Sequence[QueuedRun],
@@ -270,6 +303,32 @@ def choose_admissions(
             engine_free -= 1
             chosen.append(run)
     return chosen
+
+
+def attempts_to_admit(
+    waiting: Sequence[str],
+    held: int,
+    held_here: int,
+    recent_admissions: int,
+    limits: QueueLimits,
+) -> list[str]:
+    """The waiting attempt keys that get a slot now, first come first served.
+
+    Args:
+        waiting: Attempt keys in the order they began to wait (none holds a slot).
+        held: Slots of the queue's attempts held now, by every engine.
+        held_here: Of those, held by the engine admitting.
+        recent_admissions: Attempts admitted within the rate window (0 without a rate).
+        limits: The queue's limits.
+    """
+    free = len(waiting)
+    if limits.concurrency is not None:
+        free = min(free, limits.concurrency - held)
+    if limits.engine_concurrency is not None:
+        free = min(free, limits.engine_concurrency - held_here)
+    if limits.rate is not None:
+        free = min(free, limits.rate - recent_admissions)
+    return list(waiting[: max(free, 0)])
 
 
 def queue_stats_of(

@@ -74,10 +74,40 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("queue", "dedup_id", name="pk_aion_queue_dedup"),
     )
 
+    op.create_table(
+        "aion_attempt_slots",
+        sa.Column("key", ID, nullable=False),
+        sa.Column("queue", ID, nullable=False),
+        sa.Column("engine_id", sa.String(), nullable=False),
+        sa.Column("admitted_at", TIMESTAMP, nullable=False),
+        sa.Column("expires_at", TIMESTAMP, nullable=False),
+        sa.PrimaryKeyConstraint("key", name="pk_aion_attempt_slots"),
+    )
+    op.create_index("ix_aion_attempt_slots_queue", "aion_attempt_slots", ["queue"])
+    op.create_table(
+        "aion_attempt_admissions",
+        sa.Column("queue", ID, nullable=False),
+        sa.Column("key", ID, nullable=False),
+        sa.Column("admitted_at", TIMESTAMP, nullable=False),
+        sa.PrimaryKeyConstraint("queue", "key", name="pk_aion_attempt_admissions"),
+    )
+    op.create_index(
+        "ix_aion_attempt_admissions_queue_admitted_at",
+        "aion_attempt_admissions",
+        ["queue", "admitted_at"],
+    )
+
 
 def downgrade() -> None:
     """Drop what version 2 added (and its data)."""
-    for name in ("aion_queue_dedup", "aion_queue_admissions", "aion_queue_slots", "aion_queues"):
+    for name in (
+        "aion_attempt_admissions",
+        "aion_attempt_slots",
+        "aion_queue_dedup",
+        "aion_queue_admissions",
+        "aion_queue_slots",
+        "aion_queues",
+    ):
         op.drop_table(name)
     op.drop_index("ix_aion_workflows_task_queue_status_priority_start_time", "aion_workflows")
     with op.batch_alter_table("aion_workflows") as table:
