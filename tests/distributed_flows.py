@@ -161,3 +161,22 @@ async def fan_out(n: int) -> list[int]:
         for i in range(n)
     ]
     return list(await asyncio.gather(*calls))
+
+
+@workflow.defn
+class Gate:
+    """Holds its queue's slot until signalled `open`."""
+
+    def __init__(self) -> None:
+        self.opened = False
+
+    @workflow.signal
+    def open(self) -> None:
+        """Let the run finish."""
+        self.opened = True
+
+    @workflow.run
+    async def run(self) -> str:
+        """Wait to be opened."""
+        await workflow.wait_condition(lambda: self.opened)
+        return "opened"

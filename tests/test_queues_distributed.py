@@ -9,14 +9,16 @@ partitions over, and the restarted one comes back).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest_asyncio
 
 from aion_core import Client, Event, WorkflowStatus
+from aion_core.errors import DuplicateStartError
 from aion_core.events import ActivityCompleted, ActivityStarted
 from aion_core.testing.flow import most_at_once, passage_of
 
@@ -29,6 +31,7 @@ LIMIT = 3
 PER_ENGINE = 2
 RUNS = 30
 API_LIMIT = 2
+RATE = 4
 FANS = 4
 CALLS = 6
 
@@ -39,6 +42,8 @@ async def deploy(tmp_path: Path, drop_nats_namespace: DropNamespace) -> AsyncIte
     (tmp_path / "aion.toml").write_text(
         f"[queues.throttled]\nglobal_concurrency = {LIMIT}\nworker_concurrency = {PER_ENGINE}\n"
         f"[queues.apis]\nglobal_concurrency = {API_LIMIT}\n"
+        f'[queues.paced]\nrate_limit = "{RATE}/1s"\n'
+        "[queues.ranked]\nglobal_concurrency = 1\n"
     )
     async with deployments(tmp_path, drop_nats_namespace) as make:
         yield make
@@ -116,4 +121,56 @@ async def test_activity_attempts_keep_their_queues_global_limit_across_engines_a
         running += change
         most = max(most, running)
     assert most <= API_LIMIT
+    deployment.check_alive()
+
+
+async def test_rate_priority_dedup_and_debounce_hold_across_engines(
+    deploy: Deploy, fresh_postgres_url: str, nats_url: str
+) -> None:
+    deployment = deploy(fresh_postgres_url, nats_url)
+    paced = [f"paced-{n}" for n in range(10)]
+    ranked = {"r-low": 1, "r-high-a": 9, "r-mid": 5, "r-high-b": 9, "r-none": 0}
+    async with await Client.connect(deployment.transport_url) as client:
+        await deployment.ready(client)
+        # Rate: 10 runs at 4 per second, let out by both engines.
+        for n, run in enumerate(paced):
+            await client.start_workflow("throttled", n, id=run, task_queue="paced")
+        # Priority: one run holds the only slot (it waits for approval) while the others queue.
+        holder = await client.start_workflow("Gate", id="holder", task_queue="ranked")
+
+        async def holding() -> bool:
+            return (await holder.describe()).status is WorkflowStatus.RUNNING
+
+        await eventually(holding, "the holder leaving the queue")
+        for run, priority in ranked.items():
+            await client.start_workflow(
+                "throttled", priority, id=run, task_queue="ranked", priority=priority
+            )
+            await asyncio.sleep(0.01)  # distinct start times: FIFO within a priority
+        await holder.signal("open")
+        # Dedup: concurrent starts of distinct ids with one dedup id make one run.
+        outcomes = await asyncio.gather(
+            *(
+                client.start_workflow("throttled", n, id=f"dup-{n}", dedup_id="once")
+                for n in range(6)
+            ),
+            return_exceptions=True,
+        )
+        # Debounce: three starts of one id make one run with the last input.
+        for n in (1, 2, 3):
+            await client.start_workflow("throttled", n, id="deb", debounce=timedelta(seconds=0.5))
+        assert await client.get_handle("deb").result() == 3
+        for run in [*paced, *ranked]:
+            await client.get_handle(run).result()
+        histories = await client_histories(client, [*paced, *ranked, "deb"])
+    admitted = sorted(passage_of(histories[run]).admitted for run in paced)
+    for i, start in enumerate(admitted):
+        assert sum(1 for t in admitted[i:] if t < start + timedelta(seconds=1)) <= RATE
+    order = sorted(ranked, key=lambda run: passage_of(histories[run]).admitted)
+    assert order == ["r-high-a", "r-high-b", "r-mid", "r-low", "r-none"]
+    started = [o for o in outcomes if not isinstance(o, BaseException)]
+    refused = [o for o in outcomes if isinstance(o, DuplicateStartError)]
+    assert (len(started), len(refused)) == (1, 5)
+    assert {r.workflow_id for r in refused} == {started[0].workflow_id}
+    assert [e.type for e in histories["deb"]].count("WorkflowStarted") == 1
     deployment.check_alive()
