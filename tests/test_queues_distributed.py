@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest_asyncio
 
-from aion_core import Client, Event, WorkflowStatus
+from aion_core import Client, WorkflowStatus
 from aion_core.errors import DuplicateStartError
-from aion_core.events import ActivityCompleted, ActivityStarted
-from aion_core.testing.flow import most_at_once, passage_of
+from aion_core.testing.flow import attempt_spans, most_at_once, most_overlapping, passage_of
 
 from .deployment import Deploy, client_histories, deployments, eventually
 
@@ -41,7 +40,7 @@ async def deploy(tmp_path: Path, drop_nats_namespace: DropNamespace) -> AsyncIte
     """Engines and workers started on demand in `tmp_path`, where aion.toml declares the queue."""
     (tmp_path / "aion.toml").write_text(
         f"[queues.throttled]\nglobal_concurrency = {LIMIT}\nworker_concurrency = {PER_ENGINE}\n"
-        f"[queues.apis]\nglobal_concurrency = {API_LIMIT}\n"
+        f'[queues.apis]\napplies_to = "activities"\nglobal_concurrency = {API_LIMIT}\n'
         f'[queues.paced]\nrate_limit = "{RATE}/1s"\n'
         "[queues.ranked]\nglobal_concurrency = 1\n"
     )
@@ -83,20 +82,6 @@ async def test_the_global_limit_holds_across_engines_and_a_sigkill(
     deployment.check_alive()
 
 
-def attempt_spans(history: list[Event]) -> list[tuple[datetime, datetime]]:
-    """Each completed attempt's time from its recorded start to its recorded completion."""
-    started = {
-        (e.body.activity_id, e.body.attempt): e.recorded_at
-        for e in history
-        if isinstance(e.body, ActivityStarted)
-    }
-    return [
-        (started[(e.body.activity_id, e.body.attempt)], e.recorded_at)
-        for e in history
-        if isinstance(e.body, ActivityCompleted)
-    ]
-
-
 async def test_activity_attempts_keep_their_queues_global_limit_across_engines_and_workers(
     deploy: Deploy, fresh_postgres_url: str, nats_url: str
 ) -> None:
@@ -115,12 +100,7 @@ async def test_activity_attempts_keep_their_queues_global_limit_across_engines_a
     assert results == [list(range(CALLS))] * FANS
     spans = [span for history in histories.values() for span in attempt_spans(history)]
     assert len(spans) >= FANS * CALLS
-    edges = sorted([(a, 1) for a, _ in spans] + [(b, -1) for _, b in spans])
-    running = most = 0
-    for _, change in edges:
-        running += change
-        most = max(most, running)
-    assert most <= API_LIMIT
+    assert most_overlapping(spans) <= API_LIMIT
     deployment.check_alive()
 
 

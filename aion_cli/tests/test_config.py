@@ -91,6 +91,7 @@ def test_a_namespace_in_the_transport_url_wins() -> None:
         ('[queues.emails]\nglobal_concurrency = "9"\n', "must be an integer"),
         ("[queues.emails]\nthroughput = 9\n", "queues.emails.throughput is not a queue"),
         ("queues = 3\n", "queues must be tables"),
+        ('[queues.emails]\napplies_to = "both"\n', "applies_to is 'workflows' or 'activities'"),
     ],
 )
 def test_a_broken_aion_toml_is_a_usage_error(

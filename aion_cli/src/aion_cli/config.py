@@ -19,6 +19,10 @@ read by every command that builds an engine (and by ``aion queue``)::
     partition_concurrency = 2     # per partition key
     rate_limit = "100/1s"         # at most 100 let out in any 1 s window
 
+    [queues.payments-api]         # activity attempts on it, over every engine and worker
+    applies_to = "activities"
+    global_concurrency = 5
+
 The file is read once, when the root command starts, and kept in the Click
 context's `meta`, which every subcommand shares.
 """
@@ -151,6 +155,7 @@ def _read(path: Path) -> tuple[dict[str, str], tuple[QueueSettings, ...]]:
 _QUEUES = "queues"
 _QUEUE_LIMITS = ("worker_concurrency", "global_concurrency", "partition_concurrency")
 _RATE_LIMIT = "rate_limit"
+_APPLIES_TO = "applies_to"
 
 
 def _queues(path: Path, tables: object) -> tuple[QueueSettings, ...]:
@@ -164,13 +169,16 @@ def _queues(path: Path, tables: object) -> tuple[QueueSettings, ...]:
             raise ConfigurationError(
                 f"config file {path}: queues.{name} must be a table, {example}"
             )
-        known = ", ".join([*_QUEUE_LIMITS, _RATE_LIMIT])
+        known = ", ".join([*_QUEUE_LIMITS, _RATE_LIMIT, _APPLIES_TO])
         limits: dict[str, int | None] = dict.fromkeys(_QUEUE_LIMITS)
         rate_limit = None
+        applies_to: object = "workflows"
         for key, value in table.items():
             where = f"config file {path}: queues.{name}.{key}"
             if key == _RATE_LIMIT:
                 rate_limit = _rate_limit(where, value)
+            elif key == _APPLIES_TO:
+                applies_to = value
             elif key not in _QUEUE_LIMITS:
                 raise ConfigurationError(f"{where} is not a queue setting; aion reads {known}")
             elif isinstance(value, bool) or not isinstance(value, int):
@@ -185,6 +193,7 @@ def _queues(path: Path, tables: object) -> tuple[QueueSettings, ...]:
                     global_concurrency=limits["global_concurrency"],
                     partition_concurrency=limits["partition_concurrency"],
                     rate_limit=rate_limit,
+                    applies_to=applies_to,  # type: ignore[arg-type]  # checked by QueueSettings
                 )
             )
         except ConfigurationError as error:

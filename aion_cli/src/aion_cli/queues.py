@@ -114,7 +114,8 @@ async def flow_control(
         if only is not None and name != only:
             continue
         queue = declared.get(name)
-        stats = await queue_stats(store, name, queue, now)
+        workflows = queue if queue is not None and queue.applies_to == "workflows" else None
+        stats = await queue_stats(store, name, workflows, now)
         found[name] = FlowControl(
             queued=stats.queued,
             running=stats.running,
@@ -139,6 +140,8 @@ def _limits(queue: QueueSettings) -> dict[str, int | str]:
     if queue.rate_limit is not None:
         count, period = queue.rate_limit
         limits["rate_limit"] = f"{count}/{period.total_seconds():g}s"
+    if queue.applies_to != "workflows":
+        limits["applies_to"] = queue.applies_to
     return limits
 
 

@@ -32,6 +32,7 @@ from aion_core.store.queues import (
     attempts_to_admit,
     choose_admissions,
     dedup_holds,
+    places_to_read,
 )
 from aion_store_sql import visibility
 from aion_store_sql.schema import (
@@ -76,23 +77,28 @@ def admit_queued(
     recent = 0
     if limits.period is not None:
         recent = _recent_admissions(connection, queue, now - limits.period, prune=True)
-    line = connection.execute(
-        select(
-            WorkflowRow.workflow_id,
-            WorkflowRow.run_id,
-            WorkflowRow.priority,
-            WorkflowRow.partition_key,
-            WorkflowRow.start_time,
-            WorkflowRow.queue_limited,
-        )
-        .where(
-            WorkflowRow.task_queue == queue,
-            WorkflowRow.status == _QUEUED,
-            or_(WorkflowRow.ready_at.is_(None), WorkflowRow.ready_at <= now),
-        )
-        .order_by(WorkflowRow.priority.desc(), WorkflowRow.start_time, WorkflowRow.workflow_id)
-        .limit(scan)
-    ).all()
+    places = places_to_read(slots, recent, limits, scan)
+    line = (
+        connection.execute(
+            select(
+                WorkflowRow.workflow_id,
+                WorkflowRow.run_id,
+                WorkflowRow.priority,
+                WorkflowRow.partition_key,
+                WorkflowRow.start_time,
+                WorkflowRow.queue_limited,
+            )
+            .where(
+                WorkflowRow.task_queue == queue,
+                WorkflowRow.status == _QUEUED,
+                or_(WorkflowRow.ready_at.is_(None), WorkflowRow.ready_at <= now),
+            )
+            .order_by(WorkflowRow.priority.desc(), WorkflowRow.start_time, WorkflowRow.workflow_id)
+            .limit(places)
+        ).all()
+        if places
+        else []
+    )
     queued = [QueuedRun(*row) for row in line]
     chosen = choose_admissions(queued, slots, recent, limits, engine_id=engine_id, owns=owns)
     if chosen:

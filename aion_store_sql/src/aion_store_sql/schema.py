@@ -219,8 +219,15 @@ class WorkflowRow(Base):
         Index(None, "status", "workflow_id"),
         Index(None, "workflow_type"),
         Index(None, "parent_workflow_id"),
-        # A queue's line: its queued runs by priority, then start time.
-        Index(None, "task_queue", "status", "priority", "start_time"),
+        # A queue's line: its queued runs by priority (highest first), then start time.
+        Index(
+            "ix_aion_workflows_queue_line",
+            "task_queue",
+            "status",
+            priority.desc(),
+            "start_time",
+            "workflow_id",
+        ),
     )
 
 

@@ -131,7 +131,7 @@ _DEFAULT_CONCURRENCY = 100
     "--concurrency",
     type=click.IntRange(min=1),
     help="Activity attempts running at once. Default: the task queue's worker_concurrency "
-    "in aion.toml ([queues.NAME]), else 100.",
+    'in aion.toml ([queues.NAME] with applies_to = "activities"), else 100.',
 )
 @max_payload_option
 @click.pass_obj
@@ -155,7 +155,11 @@ def worker_command(
     if not activities:
         raise click.BadParameter(f"no @activity.defn found in {', '.join(modules)}")
     if concurrency is None:
-        declared = {q.name: q for q in config_of(click.get_current_context()).queues}
+        declared = {
+            q.name: q
+            for q in config_of(click.get_current_context()).queues
+            if q.applies_to == "activities"
+        }
         queue = declared.get(task_queue)
         concurrency = (queue.worker_concurrency if queue else None) or _DEFAULT_CONCURRENCY
     worker = Worker(

@@ -329,7 +329,7 @@ class ActivityExecutor:
 
     def _queue_slots(self, queue: str) -> Slots | contextlib.nullcontext[None]:
         """The queue's ``worker_concurrency`` in this process, when it declares one."""
-        settings = self.engine.queues.settings(queue)
+        settings = self.engine.queues.activity_settings(queue)
         if settings is None or settings.worker_concurrency is None:
             return contextlib.nullcontext()
         slots = self._per_queue.get(queue)

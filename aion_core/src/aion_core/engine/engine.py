@@ -34,7 +34,7 @@ from aion_core.engine.collector import (
     raise_gc_threshold,
 )
 from aion_core.engine.queries_out import QueryAsker
-from aion_core.engine.queues import QueueDispatcher, QueueSettings
+from aion_core.engine.queues import AppliesTo, QueueDispatcher, QueueSettings
 from aion_core.engine.runner import WorkflowRunner
 from aion_core.engine.serving import CallServing
 from aion_core.engine.signals_out import SignalCourier
@@ -407,6 +407,7 @@ class Engine(CallServing, Service):
         global_concurrency: int | None = None,
         rate_limit: tuple[int, timedelta] | None = None,
         partition_concurrency: int | None = None,
+        applies_to: AppliesTo = "workflows",
     ) -> None:
         """Put a task queue under flow control (declare it alike on every engine).
 
@@ -424,6 +425,10 @@ class Engine(CallServing, Service):
                 window of `period` (a sliding window).
             partition_concurrency: Like `global_concurrency`, per partition key
                 (``start_workflow(..., partition_key=)``).
+            applies_to: ``"workflows"`` (runs started on the queue) or ``"activities"``
+                (attempts of activities scheduled on it, ``execute_activity(...,
+                task_queue=)``): a queue for activities limits their attempts over every
+                engine and worker, and ``worker_concurrency`` the attempts one process runs.
 
         Raises:
             ConfigurationError: A limit that is not a positive integer, a bad rate limit,
@@ -435,6 +440,7 @@ class Engine(CallServing, Service):
             global_concurrency=global_concurrency,
             rate_limit=rate_limit,
             partition_concurrency=partition_concurrency,
+            applies_to=applies_to,
         )
         self.queues.store()  # refuse a store without flow control now, not at the first start
         self.queues.configure(settings)

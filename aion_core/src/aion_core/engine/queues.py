@@ -19,7 +19,7 @@ import logging
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from aion_core.engine.waiting import BackgroundTasks, first_of, record_until_durable
 from aion_core.errors import AionError, ConfigurationError, StoreError, WorkflowStateError
@@ -35,7 +35,7 @@ from aion_core.store.queues import (
 if TYPE_CHECKING:
     from aion_core.engine.engine import Engine
 
-__all__ = ["ATTEMPT_LEASE", "QueueDispatcher", "QueueSettings", "queue_stats"]
+__all__ = ["ATTEMPT_LEASE", "AppliesTo", "QueueDispatcher", "QueueSettings", "queue_stats"]
 
 log = logging.getLogger("aion.queues")
 
@@ -51,6 +51,9 @@ _SCAN_INTERVAL = 2.0
 _MIN_RATE_POLL = 0.01
 
 
+AppliesTo = Literal["workflows", "activities"]
+
+
 @dataclass(frozen=True, slots=True)
 class QueueSettings:
     """The flow control of one task queue; see `Engine.configure_queue`."""
@@ -60,12 +63,26 @@ class QueueSettings:
     global_concurrency: int | None = None
     rate_limit: tuple[int, timedelta] | None = None
     partition_concurrency: int | None = None
+    applies_to: AppliesTo = "workflows"
+    """What the limits hold back: the workflow runs started on the queue, or the
+    activity attempts scheduled on it (a workflow's activities run on its queue
+    unless given another, so one set of limits never counts both)."""
     declared: bool = True
     """False for a queue this engine does not declare (see `QueueLimits.declared`)."""
 
     def __post_init__(self) -> None:
         if not self.name.strip():
             raise ConfigurationError("a task queue needs a name")
+        if self.applies_to not in ("workflows", "activities"):
+            raise ConfigurationError(
+                f"queue {self.name!r}: applies_to is 'workflows' or 'activities', "
+                f"not {self.applies_to!r}"
+            )
+        if self.applies_to == "activities" and self.partition_concurrency is not None:
+            raise ConfigurationError(
+                f"queue {self.name!r}: partition keys are for workflow starts; "
+                "partition_concurrency does not apply to activities"
+            )
         for what in ("worker_concurrency", "global_concurrency", "partition_concurrency"):
             value = getattr(self, what)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
@@ -121,6 +138,7 @@ class QueueDispatcher:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._settings: dict[str, QueueSettings] = {}
+        self._activity_settings: dict[str, QueueSettings] = {}
         self._wake = asyncio.Event()
         self._dequeuing: set[tuple[str, str]] = set()
         self._plain: set[str] = set()
@@ -135,17 +153,25 @@ class QueueDispatcher:
 
     def configure(self, settings: QueueSettings) -> None:
         """Declare (or change) a queue's flow control; applies from the next admission."""
-        self._settings[settings.name] = settings
+        if settings.applies_to == "activities":
+            self._activity_settings[settings.name] = settings
+        else:
+            self._settings[settings.name] = settings
         self._wake.set()
 
     def settings(self, queue: str) -> QueueSettings | None:
-        """The queue's flow control, or None when it has none here."""
+        """The flow control of workflow starts on `queue`, or None when it has none here."""
         return self._settings.get(queue)
+
+    def activity_settings(self, queue: str) -> QueueSettings | None:
+        """The flow control of activity attempts on `queue`, or None."""
+        return self._activity_settings.get(queue)
 
     @property
     def queues(self) -> list[QueueSettings]:
-        """Every flow-controlled queue, by name."""
-        return [self._settings[name] for name in sorted(self._settings)]
+        """Every flow-controlled queue, by name (workflow queues first for a name in both)."""
+        both = [*self._settings.values(), *self._activity_settings.values()]
+        return sorted(both, key=lambda s: (s.name, s.applies_to != "workflows"))
 
     def store(self) -> QueueStore:
         """The engine's store, which must admit queued runs.
@@ -186,7 +212,7 @@ class QueueDispatcher:
 
     def limits_attempts(self, queue: str) -> bool:
         """Whether activity attempts on `queue` need a slot (a global or rate limit on it)."""
-        settings = self._settings.get(queue)
+        settings = self._activity_settings.get(queue)
         return settings is not None and (
             settings.global_concurrency is not None or settings.rate_limit is not None
         )
@@ -231,7 +257,7 @@ class QueueDispatcher:
             waiting = [key for key, future in waiters.items() if not future.done()]
             if not waiting:
                 continue
-            settings = self._settings.get(queue) or QueueSettings(queue)
+            settings = self._activity_settings.get(queue) or QueueSettings(queue)
             # Per process, attempts are bounded where they run (executor, worker).
             limits = replace(settings.limits, engine_concurrency=None)
             admitted = await store.admit_attempts(

@@ -24,6 +24,7 @@ from aion_core.store.queues import (
     attempts_to_admit,
     choose_admissions,
     dedup_holds,
+    places_to_read,
     queue_stats_of,
 )
 from aion_core.store.records import (
@@ -156,7 +157,8 @@ class MemoryEventStore(EventStoreBase):
         times = self._admitted_at.setdefault(queue, [])
         if limits.period is not None:
             times[:] = [t for t in times if t > now - limits.period]
-        waiting = [r for r in self._queued(queue) if self._ready(r, now)][:scan]
+        places = places_to_read(list(slots.values()), len(times), limits, scan)
+        waiting = [r for r in self._queued(queue) if self._ready(r, now)][:places]
         chosen = choose_admissions(
             waiting, list(slots.values()), len(times), limits, engine_id=engine_id, owns=owns
         )

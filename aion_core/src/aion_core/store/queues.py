@@ -36,6 +36,7 @@ __all__ = [
     "attempts_to_admit",
     "choose_admissions",
     "dedup_holds",
+    "places_to_read",
     "queue_stats_of",
     "throttled_by",
 ]
@@ -246,6 +247,28 @@ class QueueStore(Protocol):
     async def release_attempts(self, keys: Sequence[str]) -> None:
         """Free the slots of attempts that ended."""
         ...
+
+
+def places_to_read(
+    slots: Sequence[QueueSlot], recent_admissions: int, limits: QueueLimits, scan: int
+) -> int:
+    """How many queued runs, from the head of the line, an admission needs to read.
+
+    0 when the queue is full (by its concurrency or its rate): then nothing is read.
+    Without partition limits only the free places matter, plus the runs admitted but
+    not dequeued yet (they are still in line); with them, runs of full partitions are
+    passed over, so up to `scan` are read.
+    """
+    free = scan
+    if limits.concurrency is not None:
+        free = min(free, limits.concurrency - len(slots))
+    if limits.rate is not None:
+        free = min(free, limits.rate - recent_admissions)
+    if free <= 0:
+        return 0
+    if limits.partition_concurrency is not None:
+        return scan
+    return min(scan, free + len(slots))
 
 
 def choose_admissions(

@@ -15,9 +15,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from aion_core.events import CLOSING_EVENT_TYPES, Event, WorkflowDequeued
+from aion_core.events import (
+    CLOSING_EVENT_TYPES,
+    ActivityCompleted,
+    ActivityFailed,
+    ActivityStarted,
+    ActivityTimedOut,
+    Event,
+    WorkflowDequeued,
+)
 
-__all__ = ["Passage", "most_at_once", "passage_of"]
+__all__ = ["Passage", "attempt_spans", "most_at_once", "most_overlapping", "passage_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,12 +75,31 @@ def passage_of(history: Sequence[Event]) -> Passage:
 
 def most_at_once(passages: Iterable[Passage]) -> int:
     """The most runs past their queue at one instant (at a tie, a close counts first)."""
-    passages = list(passages)
-    edges = sorted(
-        [(p.admitted, 1) for p in passages] + [(p.closed, -1) for p in passages],
-    )
+    return most_overlapping((p.admitted, p.closed) for p in passages)
+
+
+def attempt_spans(history: Sequence[Event]) -> list[tuple[datetime, datetime]]:
+    """Each ended activity attempt's time, from its recorded start to its recorded end."""
+    started = {
+        (e.body.activity_id, e.body.attempt): e.recorded_at
+        for e in history
+        if isinstance(e.body, ActivityStarted)
+    }
+    return [
+        (started[(e.body.activity_id, e.body.attempt)], e.recorded_at)
+        for e in history
+        if isinstance(e.body, _ATTEMPT_ENDS) and (e.body.activity_id, e.body.attempt) in started
+    ]
+
+
+def most_overlapping(spans: Iterable[tuple[datetime, datetime]]) -> int:
+    """The most of the `(start, end)` spans holding at one instant (an end first at a tie)."""
+    edges = sorted(edge for start, end in spans for edge in ((start, 1), (end, -1)))
     now = most = 0
     for _, change in edges:
         now += change
         most = max(most, now)
     return most
+
+
+_ATTEMPT_ENDS = (ActivityCompleted, ActivityFailed, ActivityTimedOut)

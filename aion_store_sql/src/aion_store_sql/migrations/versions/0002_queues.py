@@ -30,9 +30,9 @@ def upgrade() -> None:
             sa.Column("queue_limited", sa.Boolean(), server_default=sa.false(), nullable=False)
         )
     op.create_index(
-        "ix_aion_workflows_task_queue_status_priority_start_time",
+        "ix_aion_workflows_queue_line",
         "aion_workflows",
-        ["task_queue", "status", "priority", "start_time"],
+        ["task_queue", "status", sa.text("priority DESC"), "start_time", "workflow_id"],
     )
     op.create_table(
         "aion_queues",
@@ -109,7 +109,7 @@ def downgrade() -> None:
         "aion_queues",
     ):
         op.drop_table(name)
-    op.drop_index("ix_aion_workflows_task_queue_status_priority_start_time", "aion_workflows")
+    op.drop_index("ix_aion_workflows_queue_line", "aion_workflows")
     with op.batch_alter_table("aion_workflows") as table:
         table.drop_column("queue_limited")
         table.drop_column("ready_at")
