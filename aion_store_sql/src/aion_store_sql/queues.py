@@ -57,6 +57,10 @@ __all__ = [
 ]
 
 _QUEUED = WorkflowStatus.QUEUED.value
+_SLOT_RUN = and_(
+    WorkflowRow.workflow_id == QueueSlotRow.workflow_id, WorkflowRow.run_id == QueueSlotRow.run_id
+)
+"""A slot's run: the visibility row of its workflow, while that row is still of its run."""
 
 
 def admit_queued(
@@ -76,7 +80,9 @@ def admit_queued(
     now = clock()
     recent = 0
     if limits.period is not None:
-        recent = _recent_admissions(connection, queue, now - limits.period, prune=True)
+        recent = _recent_admissions(
+            connection, QueueAdmissionRow, queue, now - limits.period, prune=True
+        )
     places = places_to_read(slots, recent, limits, scan)
     line = (
         connection.execute(
@@ -153,10 +159,7 @@ def _open_slots(connection: Connection, queue: str) -> tuple[list[QueueSlot], li
         )
         .outerjoin(
             WorkflowRow,
-            and_(
-                WorkflowRow.workflow_id == QueueSlotRow.workflow_id,
-                WorkflowRow.run_id == QueueSlotRow.run_id,
-            ),
+            _SLOT_RUN,
         )
         .where(QueueSlotRow.queue == queue)
     ).all()
@@ -180,18 +183,22 @@ def _open_slots(connection: Connection, queue: str) -> tuple[list[QueueSlot], li
     return slots, pending
 
 
-def _recent_admissions(connection: Connection, queue: str, since: datetime, *, prune: bool) -> int:
-    """Admissions to the queue after `since`; with `prune`, older ones are deleted first."""
+def _recent_admissions(
+    connection: Connection,
+    table: type[QueueAdmissionRow | AttemptAdmissionRow],
+    queue: str,
+    since: datetime,
+    *,
+    prune: bool,
+) -> int:
+    """Admissions to the queue (of runs, or of attempts) after `since`.
+
+    With `prune`, older ones are deleted first.
+    """
     if prune:
-        connection.execute(
-            delete(QueueAdmissionRow).where(
-                QueueAdmissionRow.queue == queue, QueueAdmissionRow.admitted_at <= since
-            )
-        )
+        connection.execute(delete(table).where(table.queue == queue, table.admitted_at <= since))
     count: int = connection.execute(
-        select(func.count()).where(
-            QueueAdmissionRow.queue == queue, QueueAdmissionRow.admitted_at > since
-        )
+        select(func.count()).where(table.queue == queue, table.admitted_at > since)
     ).scalar_one()
     return count
 
@@ -204,10 +211,7 @@ def queue_stats(
         select(QueueSlotRow.workflow_id, QueueSlotRow.partition_key, WorkflowRow.status)
         .join(
             WorkflowRow,
-            and_(
-                WorkflowRow.workflow_id == QueueSlotRow.workflow_id,
-                WorkflowRow.run_id == QueueSlotRow.run_id,
-            ),
+            _SLOT_RUN,
         )
         .where(QueueSlotRow.queue == queue)
     ).all()
@@ -224,7 +228,7 @@ def queue_stats(
     keys = sorted(k for k in set(waiting) | set(running_by) if k is not None)
     recent = None
     if period is not None:
-        recent = _recent_admissions(connection, queue, now - period, prune=False)
+        recent = _recent_admissions(connection, QueueAdmissionRow, queue, now - period, prune=False)
     return QueueStats(
         queue=queue,
         queued=sum(waiting.values()),
@@ -320,18 +324,8 @@ def admit_attempts(
     recent = 0
     if limits.period is not None:
         since = now - limits.period
-        connection.execute(
-            delete(AttemptAdmissionRow).where(
-                AttemptAdmissionRow.queue == queue, AttemptAdmissionRow.admitted_at <= since
-            )
-        )
-        recent = connection.execute(
-            select(func.count()).where(AttemptAdmissionRow.queue == queue)
-        ).scalar_one()
-    again = [key for key in waiting if key in holders]
-    fresh = [key for key in waiting if key not in holders]
-    here = sum(1 for engine in holders.values() if engine == engine_id)
-    admitted = attempts_to_admit(fresh, len(holders), here, recent, limits)
+        recent = _recent_admissions(connection, AttemptAdmissionRow, queue, since, prune=True)
+    again, admitted = attempts_to_admit(waiting, holders, recent, limits, engine_id=engine_id)
     until = now + lease
     if again:
         connection.execute(

@@ -317,6 +317,8 @@ class Engine(CallServing, Service):
                 record.workflow_type,
             )
             return
+        if record.status is WorkflowStatus.QUEUED:
+            self.queues.recovered(record.task_queue)
         try:
             await self.runner(record.workflow_id).ensure_live()
         except AionError as error:

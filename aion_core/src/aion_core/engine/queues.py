@@ -46,8 +46,6 @@ _RENEW_INTERVAL = 10.0
 
 POLL_INTERVAL = 0.5
 """Seconds between admissions on a queue when nothing here wakes the dispatcher."""
-_SCAN_INTERVAL = 2.0
-"""Seconds between looks in the store for queues without flow control holding queued runs."""
 _MIN_RATE_POLL = 0.01
 
 
@@ -143,7 +141,6 @@ class QueueDispatcher:
         self._dequeuing: set[tuple[str, str]] = set()
         self._plain: set[str] = set()
         """Queues without flow control here that held queued runs (dedup ids, debounces)."""
-        self._next_scan = 0.0
         self._attempt_waiters: dict[str, dict[str, asyncio.Future[None]]] = {}
         """Per queue, activity attempts waiting for a slot, in the order they came."""
         self._held_attempts: set[str] = set()
@@ -193,20 +190,20 @@ class QueueDispatcher:
             self._plain.add(queue)
         self._wake.set()
 
-    async def _queues_now(self) -> list[QueueSettings]:
+    def _queues_now(self) -> list[QueueSettings]:
         """The configured queues, and queues without flow control holding queued runs.
 
         A start with a dedup id or a debounce waits on any queue; one without limits lets
-        it out as soon as it is ready. Such queues are found as runs are queued here, and
-        in the store now and then (runs another engine queued, then left to this one).
+        it out as soon as it is ready. Such queues are learnt as runs are queued here
+        (`wake`) and as queued runs are recovered here (`recovered`).
         """
-        now = time.monotonic()
-        if now >= self._next_scan:
-            self._next_scan = now + _SCAN_INTERVAL
-            self._plain.update(await self.store().queue_names())
         self._plain.difference_update(self._settings)
         plain = [QueueSettings(name, declared=False) for name in sorted(self._plain)]
         return [*self._settings.values(), *plain]
+
+    def recovered(self, queue: str) -> None:
+        """A queued run on `queue` became this engine's (start, failover): admit it."""
+        self.wake(queue)
 
     # --- activity attempts -----------------------------------------------------------------------
 
@@ -290,11 +287,7 @@ class QueueDispatcher:
             while True:
                 self._wake.clear()
                 failed = False
-                try:
-                    queues = await self._queues_now()
-                except StoreError as error:
-                    log.warning("listing queues with queued runs failed: %s", error)
-                    queues, failed = list(self._settings.values()), True
+                queues = self._queues_now()
                 if self._attempt_waiters or self._held_attempts or self._released:
                     try:
                         await self._admit_attempts()

@@ -200,6 +200,7 @@ class CallServing(WorkflowOperations):
             )
         if placement.dedup_id is None and placement.debounce is None:
             return started.model_copy(update={"queue": None})
+        self.queues.store()  # a store without flow control could never let it out
         return started
 
     async def _answer(self, call: QueryCall) -> Payload:

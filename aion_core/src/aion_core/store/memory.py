@@ -258,11 +258,10 @@ class MemoryEventStore(EventStoreBase):
         times = self._attempts_admitted_at.setdefault(queue, [])
         if limits.period is not None:
             times[:] = [t for t in times if t > now - limits.period]
-        held = [slot for slot in self._attempt_slots.values() if slot.queue == queue]
-        again = [key for key in waiting if key in self._attempt_slots]
-        fresh = [key for key in waiting if key not in self._attempt_slots]
-        here = sum(1 for slot in held if slot.engine_id == engine_id)
-        admitted = attempts_to_admit(fresh, len(held), here, len(times), limits)
+        holders = {k: s.engine_id for k, s in self._attempt_slots.items() if s.queue == queue}
+        again, admitted = attempts_to_admit(
+            waiting, holders, len(times), limits, engine_id=engine_id
+        )
         for key in [*again, *admitted]:
             self._attempt_slots[key] = _AttemptSlot(queue, engine_id, now + lease)
         times.extend(now for _ in admitted)

@@ -81,12 +81,12 @@ def _project_workflow(
         if record is None:
             continue  # streams that are not workflows (schedules) have no row
         status = status_after(body)
-        if status is None and not isinstance(body, SearchAttributesUpserted | _DEBOUNCED):
+        if status is None and not isinstance(body, _CHANGES_ROW):
             record = _moved_on(record, event)
             continue
         progress_only = False
         changes: dict[str, object] = {"updated_at": event.recorded_at, "last_seq": event.seq}
-        if isinstance(body, _DEBOUNCED):
+        if isinstance(body, WorkflowStartDebounced):
             changes["ready_at"] = event.recorded_at + body.debounce
         if status is not None:
             changes["status"] = status
@@ -97,7 +97,8 @@ def _project_workflow(
     return record, progress_only
 
 
-_DEBOUNCED = WorkflowStartDebounced
+_CHANGES_ROW = (SearchAttributesUpserted, WorkflowStartDebounced)
+"""Events besides lifecycle ones that change more of the row than its time and seq."""
 _MOVED_ON = frozenset({"updated_at", "last_seq"})
 
 

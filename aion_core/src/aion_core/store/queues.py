@@ -16,7 +16,7 @@ and write the rows around it.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
@@ -330,28 +330,32 @@ def choose_admissions(
 
 def attempts_to_admit(
     waiting: Sequence[str],
-    held: int,
-    held_here: int,
+    holders: Mapping[str, str],
     recent_admissions: int,
     limits: QueueLimits,
-) -> list[str]:
-    """The waiting attempt keys that get a slot now, first come first served.
+    *,
+    engine_id: str,
+) -> tuple[list[str], list[str]]:
+    """Which waiting attempts hold a slot already, and which get one now (first come first).
 
     Args:
-        waiting: Attempt keys in the order they began to wait (none holds a slot).
-        held: Slots of the queue's attempts held now, by every engine.
-        held_here: Of those, held by the engine admitting.
+        waiting: Attempt keys in the order they began to wait.
+        holders: The engine holding each slot of the queue's attempts now, by attempt key.
         recent_admissions: Attempts admitted within the rate window (0 without a rate).
         limits: The queue's limits.
+        engine_id: Who admits.
     """
-    free = len(waiting)
+    again = [key for key in waiting if key in holders]
+    fresh = [key for key in waiting if key not in holders]
+    free = len(fresh)
     if limits.concurrency is not None:
-        free = min(free, limits.concurrency - held)
+        free = min(free, limits.concurrency - len(holders))
     if limits.engine_concurrency is not None:
-        free = min(free, limits.engine_concurrency - held_here)
+        here = sum(1 for engine in holders.values() if engine == engine_id)
+        free = min(free, limits.engine_concurrency - here)
     if limits.rate is not None:
         free = min(free, limits.rate - recent_admissions)
-    return list(waiting[: max(free, 0)])
+    return again, fresh[: max(free, 0)]
 
 
 def queue_stats_of(
