@@ -1,11 +1,12 @@
 """PostgreSQL: a session that holds a stream's lock and goes quiet (a frozen process in the
 middle of an append) stalls nothing for long.
 
-Every store session runs with ``lock_timeout``: an append that waits on such a lock fails
-(`StoreUnavailableError`, retried by the engine) instead of holding up every append queued
-behind it in the engine's group commit; appends to other streams go on. And with
-``idle_in_transaction_session_timeout`` the server ends a store session's transaction left
-idle, which frees its locks (and keeps a frozen node's append from committing later).
+Every store session runs with ``idle_in_transaction_session_timeout``: the server ends a
+store session's transaction left idle, which frees its locks (and keeps a frozen node's
+append from committing later). And with ``lock_timeout`` an append waiting on such a lock
+stops waiting and tries again until the server has freed it; a lock still held after that
+belongs to a session at work, and the append fails (`StoreUnavailableError`, nothing
+written) instead of holding up every append queued behind it in the engine's group commit.
 """
 
 from __future__ import annotations
@@ -37,23 +38,52 @@ def _signal(workflow_id: str, after_seq: int) -> AppendBatch:
     return AppendBatch(workflow_id, after_seq, tuple(events))
 
 
-async def test_an_append_waiting_on_a_frozen_sessions_lock_fails_and_others_go_on(
+async def _hold_the_lock_of(url: str, workflow_id: str) -> asyncpg.Connection:
+    """A session that takes a stream head's row lock in a transaction and goes quiet."""
+    frozen = await asyncpg.connect(url)
+    await frozen.execute("BEGIN")
+    await frozen.execute(
+        "SELECT 1 FROM aion_stream_heads WHERE workflow_id = $1 FOR UPDATE", workflow_id
+    )
+    return frozen
+
+
+async def test_an_append_waiting_on_a_frozen_sessions_lock_goes_through_once_it_is_freed(
     fresh_postgres_url: str,
 ) -> None:
-    async with SqlEventStore(f"{fresh_postgres_url}?lock_timeout=300") as store:
+    # Retried for up to 0.3 s + 2 s; the holder lets go after 1 s, well past one
+    # lock timeout: a store that gave up at the first timeout fails the append.
+    url = f"{fresh_postgres_url}?lock_timeout=300&idle_in_transaction_session_timeout=2000"
+    async with SqlEventStore(url) as store:
         assert await store.append([_start("held"), _start("free")]) == [None, None]
-        frozen = await asyncpg.connect(fresh_postgres_url)
+        frozen = await _hold_the_lock_of(fresh_postgres_url, "held")
         try:
-            await frozen.execute("BEGIN")
-            await frozen.execute(
-                "SELECT 1 FROM aion_stream_heads WHERE workflow_id = 'held' FOR UPDATE"
-            )
+            waiting = asyncio.create_task(store.append([_signal("held", 1)]))
+            # Appends to other streams go on meanwhile.
+            assert await asyncio.wait_for(store.append([_signal("free", 1)]), HANG) == [None]
+            await asyncio.sleep(1.0)
+            assert not waiting.done()
+        finally:
+            await frozen.close()  # the server ends the frozen session's transaction
+        assert await asyncio.wait_for(waiting, HANG) == [None]
+        assert await store.last_seq("held") == 2
+
+
+async def test_an_append_fails_when_the_lock_is_held_longer_than_the_server_allows_idling(
+    fresh_postgres_url: str,
+) -> None:
+    # This holder is not a store session (no idle timeout of its own): past the bound,
+    # the lock belongs to a session at work, and the append fails, writing nothing.
+    url = f"{fresh_postgres_url}?lock_timeout=200&idle_in_transaction_session_timeout=400"
+    async with SqlEventStore(url) as store:
+        assert await store.append([_start("held")]) == [None]
+        frozen = await _hold_the_lock_of(fresh_postgres_url, "held")
+        try:
             with pytest.raises(StoreUnavailableError, match="lock"):
                 await asyncio.wait_for(store.append([_signal("held", 1)]), HANG)
-            assert await asyncio.wait_for(store.append([_signal("free", 1)]), HANG) == [None]
-            assert await store.last_seq("held") == 1  # nothing of the failed append
+            assert await store.last_seq("held") == 1
         finally:
-            await frozen.close()  # the frozen process dies: its lock goes
+            await frozen.close()
         assert await store.append([_signal("held", 1)]) == [None]
 
 
@@ -94,4 +124,7 @@ def test_the_timeouts_are_url_parameters_with_defaults() -> None:
     )
     assert isinstance(tuned, PostgresConfig)
     assert (tuned.lock_timeout_ms, tuned.idle_in_transaction_ms) == (0, 9)
+    # An append retries a timed-out lock wait until the server has ended an idle holder.
+    assert config.lock_wait == 8.0
+    assert tuned.lock_wait == 0.0  # lock waits never time out
     assert dict(tuned.sqlalchemy_url.query) == {}

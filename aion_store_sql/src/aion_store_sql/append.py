@@ -77,6 +77,7 @@ __all__ = [
     "append_as_expected",
     "append_batches",
     "is_deadlock",
+    "is_lock_timeout",
     "plan_append",
 ]
 
@@ -86,6 +87,8 @@ _CHUNK = 2000
 
 _DEADLOCK = "40P01"
 """PostgreSQL's SQLSTATE for a transaction chosen to break a deadlock."""
+_LOCK_NOT_AVAILABLE = "55P03"
+"""PostgreSQL's SQLSTATE for a lock waited on longer than ``lock_timeout``."""
 
 
 @dataclass
@@ -175,6 +178,11 @@ def append_batches(
 def is_deadlock(error: DBAPIError) -> bool:
     """Whether PostgreSQL rolled the transaction back to break a deadlock."""
     return getattr(error.orig, "sqlstate", None) == _DEADLOCK
+
+
+def is_lock_timeout(error: DBAPIError) -> bool:
+    """Whether a PostgreSQL statement gave up waiting for a row lock (``lock_timeout``)."""
+    return getattr(error.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE
 
 
 class HeadsMovedError(Exception):

@@ -103,6 +103,21 @@ class PostgresConfig:
         }
 
     @property
+    def lock_wait(self) -> float:
+        """Seconds an append keeps retrying a lock wait that timed out; 0 when it does not.
+
+        A lock held past ``lock_timeout`` by a session left idle in its transaction
+        (a process frozen mid-append) is freed by the server within
+        ``idle_in_transaction_session_timeout``: an append retried until then goes
+        through. A lock still held after that belongs to a session at work, and the
+        append fails. Without either timeout, lock waits do not time out, or are not
+        cut short by the server, so there is nothing to wait for.
+        """
+        if self.lock_timeout_ms <= 0 or self.idle_in_transaction_ms <= 0:
+            return 0.0
+        return (self.idle_in_transaction_ms + self.lock_timeout_ms) / 1000
+
+    @property
     def password(self) -> str | None:
         """The password, so messages can be scrubbed of it."""
         return self.sqlalchemy_url.password if self.sqlalchemy_url.password else None

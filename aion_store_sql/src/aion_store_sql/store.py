@@ -22,9 +22,10 @@ from aion_store_sql.append import (
     append_as_expected,
     append_batches,
     is_deadlock,
+    is_lock_timeout,
 )
 from aion_store_sql.compiled import fetch_mappings
-from aion_store_sql.config import StoreConfig, parse_store_url
+from aion_store_sql.config import PostgresConfig, StoreConfig, parse_store_url
 from aion_store_sql.database import Database
 from aion_store_sql.errors import store_errors
 from aion_store_sql.migrations import ensure_schema
@@ -59,6 +60,9 @@ class SqlEventStore(EventStoreBase):
     def __init__(self, url: str) -> None:
         self._config: StoreConfig = parse_store_url(url)
         self._database: Database | None = None
+        self._lock_wait = (
+            self._config.lock_wait if isinstance(self._config, PostgresConfig) else 0.0
+        )
 
     @property
     def url(self) -> str:
@@ -113,25 +117,36 @@ class SqlEventStore(EventStoreBase):
         """
         if not batches:
             return []
+        with store_errors(self.url, "appending events", self._secret):
+            return await self._append(batches)
+
+    async def _append(self, batches: Sequence[AppendBatch]) -> list[SequenceConflictError | None]:
         # A commit of a few batches is over sooner than a hand-off to the writer thread.
         write = self._db.write_few if len(batches) <= _FEW_BATCHES else self._db.write
-        with store_errors(self.url, "appending events", self._secret):
+        apply: Callable[[Connection, Sequence[AppendBatch]], list[SequenceConflictError | None]]
+        apply = append_as_expected
+        loop = asyncio.get_running_loop()
+        give_up_waiting = loop.time() + self._lock_wait
+        attempt = 1
+        while True:
             try:
-                return await write(append_as_expected, batches)
+                return await write(apply, batches)
             except HeadsMovedError:
-                pass  # rolled back: a stale writer's batch, or a stream that exists
-            attempt = 1
-            while True:
-                try:
-                    return await write(append_batches, batches)
-                except DBAPIError as error:
-                    # The heads are locked in order here, but another append's
-                    # compare-and-set takes them in no particular order: PostgreSQL
-                    # may roll this one back to break the deadlock. Nothing was written.
-                    if not is_deadlock(error) or attempt == _DEADLOCK_ATTEMPTS:
-                        raise
-                await asyncio.sleep(random.uniform(0, 0.01 * attempt))
-                attempt += 1
+                # Rolled back: a stale writer's batch, or a stream that exists.
+                apply = append_batches
+                continue
+            except DBAPIError as error:
+                # The heads are locked in order by `append_batches`, but another
+                # append's compare-and-set takes them in no particular order:
+                # PostgreSQL may roll this one back to break the deadlock. And a lock
+                # held by a process frozen mid-append is freed by the server in a
+                # bounded time; the caller should not see that wait fail.
+                # Nothing was written either way.
+                if is_deadlock(error) and attempt < _DEADLOCK_ATTEMPTS:
+                    await asyncio.sleep(random.uniform(0, 0.01 * attempt))
+                    attempt += 1
+                elif not is_lock_timeout(error) or loop.time() >= give_up_waiting:
+                    raise
 
     async def read_events(
         self, workflow_id: str, *, after_seq: int = 0, limit: int | None = None
