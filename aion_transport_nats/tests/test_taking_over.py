@@ -14,16 +14,13 @@ relay holds them back, as a starved event loop does (a CPU-loaded machine).
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from nats.aio.client import Client as NATS
 
 from aion_core import Client, Engine, MemoryEventStore, workflow
+from aion_core.testing.relay import TcpRelay
 from aion_transport_nats.node import NatsEngineHandle
 from aion_transport_nats.streams import StreamNames
-
-if TYPE_CHECKING:
-    from .conftest import SlowLink
 
 _LATE = 0.5
 """Seconds the node's writes reach the server late while it takes the partition over."""
@@ -49,12 +46,13 @@ class Waits:
 
 
 async def test_a_call_sent_once_the_partition_is_reported_owned_is_answered(
-    nats_url: str, names: StreamNames, nc: NATS, slow_link: SlowLink
+    nats_url: str, names: StreamNames, nc: NATS, slow_link: TcpRelay
 ) -> None:
     options = f"?namespace={names.namespace}&lease_ttl=10&partitions=1"
+    relayed = f"nats://127.0.0.1:{slow_link.port}"
     store = MemoryEventStore()
     async with (
-        Engine(store, transport=slow_link.url + options, workflows=[Waits]) as node_engine,
+        Engine(store, transport=relayed + options, workflows=[Waits]) as node_engine,
         await Client.connect(nats_url + options, call_timeout=timedelta(seconds=5)) as client,
     ):
         node = node_engine.handle

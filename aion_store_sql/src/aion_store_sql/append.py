@@ -21,9 +21,12 @@ each head with a compare-and-set whose count shows whether all were. They
 are, unless a stale writer appends; then the transaction is rolled back and
 the call is redone in the three steps above. On SQLite nobody else writes
 until the commit; on PostgreSQL the compare-and-set row-locks the heads it
-moves, and an append racing for one waits, then finds it moved. Counting
-needs one statement for all rows: SQLite counts an executemany's rows,
-asyncpg does not, so there the rows go as arrays to one ``unnest`` statement.
+moves, and an append racing for one waits, then finds it moved.
+
+On PostgreSQL every multi-row statement takes its rows as arrays, one per
+column, in one ``unnest`` statement: asyncpg's executemany neither counts
+rows nor goes out in one write, and a process frozen between its writes would
+hold its locks beyond the reach of ``idle_in_transaction_session_timeout``.
 
 The ``(workflow_id, seq)`` primary key of the events is the safety net behind the heads.
 """
@@ -212,9 +215,9 @@ def append_as_expected(
     try:
         count = 0
         if created:
-            count += _count_many(connection, sql.create_heads, created, _head_column)
+            count += _execute_many(connection, sql.create_heads, created, _head_column)
         if moved:
-            count += _count_many(connection, sql.move_heads, moved, _head_column)
+            count += _execute_many(connection, sql.move_heads, moved, _head_column)
     except DBAPIError as error:
         # PostgreSQL: heads compared and set in no particular order can deadlock
         # with another append (only a stale writer's); the locked path takes them in order.
@@ -246,7 +249,7 @@ def write_rows(connection: Connection, plan: AppendPlan) -> None:
         # or search attributes. A row that is missing (deleted, or never written)
         # shows in the count, and then every one of them is written whole below.
         moved = [changed[workflow_id] for workflow_id in plan.progressed]
-        if _count_many(connection, sql.progress_workflows, moved, workflow_column) == len(moved):
+        if _execute_many(connection, sql.progress_workflows, moved, workflow_column) == len(moved):
             for workflow_id in plan.progressed:
                 del changed[workflow_id]
     if changed:
@@ -326,17 +329,13 @@ def _statements(dialect: str) -> _Statements:
         set_heads=_upsert(dialect, StreamHeadRow, ["workflow_id"], ["last_seq"]),
         create_heads=_create_heads(dialect),
         move_heads=_move_heads(dialect),
-        insert_events=insert(EventRow),
+        insert_events=_insert_rows(dialect, EventRow),
         upsert_workflows=_upsert(dialect, WorkflowRow, ["workflow_id"], workflow_columns),
         progress_workflows=_progress_workflows(dialect),
         delete_attributes=delete(SearchAttributeRow).where(SearchAttributeRow.workflow_id.in_(ids)),
-        insert_attributes=insert(SearchAttributeRow),
+        insert_attributes=_insert_rows(dialect, SearchAttributeRow),
         disarm_all_timers=delete(TimerRow).where(TimerRow.workflow_id.in_(ids)),
-        disarm_timer=delete(TimerRow).where(
-            TimerRow.workflow_id == bindparam("w"),
-            TimerRow.run_id == bindparam("r"),
-            TimerRow.timer_id == bindparam("t"),
-        ),
+        disarm_timer=_disarm_timers(dialect),
         # Re-arming a timer starts it afresh, unclaimed.
         arm_timers=_upsert(
             dialect,
@@ -344,6 +343,31 @@ def _statements(dialect: str) -> _Statements:
             ["workflow_id", "run_id", "timer_id"],
             ["fire_at", "claimed_by", "claimed_until"],
         ),
+    )
+
+
+def _insert_rows(dialect: str, table: type[Any]) -> Executable:
+    """INSERT rows of every column of `table`; on PostgreSQL from one array per column."""
+    if dialect != "postgresql":
+        return insert(table)
+    names = [column.name for column in table.__table__.columns]
+    rows = _unnest(**{name: table.__table__.c[name].type for name in names})
+    return postgresql.insert(table).from_select(names, select(*(rows.c[n] for n in names)))
+
+
+def _disarm_timers(dialect: str) -> Executable:
+    """Delete the timers ``(w, r, t)`` (workflow id, run id, timer id) given."""
+    if dialect != "postgresql":
+        return delete(TimerRow).where(
+            TimerRow.workflow_id == bindparam("w"),
+            TimerRow.run_id == bindparam("r"),
+            TimerRow.timer_id == bindparam("t"),
+        )
+    rows = _unnest(w=String(), r=String(), t=BigInteger())
+    return delete(TimerRow).where(
+        TimerRow.workflow_id == rows.c.w,
+        TimerRow.run_id == rows.c.r,
+        TimerRow.timer_id == rows.c.t,
     )
 
 
@@ -425,34 +449,18 @@ def _lock_heads(dialect: str) -> Executable:
     ).returning(StreamHeadRow.workflow_id, StreamHeadRow.last_seq)
 
 
-def _insert(dialect: str, table: type[Any]) -> postgresql.Insert | sqlite.Insert:
-    """An INSERT that can take an ON CONFLICT clause."""
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-
-
 def _upsert(dialect: str, table: type[Any], keys: list[str], columns: list[str]) -> Executable:
-    """INSERT .. ON CONFLICT (keys) DO UPDATE SET columns = the new values."""
-    statement = _insert(dialect, table)
+    """INSERT .. ON CONFLICT (keys) DO UPDATE SET columns = the new values.
+
+    On PostgreSQL the rows come from one array per column, as `_insert_rows`; no two
+    may share a key (one statement cannot update a row twice), and none do here: the
+    rows of a call are keyed by workflow, timer or stream.
+    """
+    statement = _insert_rows(dialect, table) if dialect == "postgresql" else sqlite.insert(table)
+    assert isinstance(statement, postgresql.Insert | sqlite.Insert)
     return statement.on_conflict_do_update(
         index_elements=keys, set_={name: statement.excluded[name] for name in columns}
     )
-
-
-def _count_many(
-    connection: Connection,
-    statement: Executable,
-    rows: Sequence[Any],
-    read: Callable[[str], Callable[[Any], Any]],
-) -> int:
-    """Run `statement` for every row, as `_execute_many`; how many rows it matched.
-
-    On PostgreSQL `statement` is one ``unnest`` statement (see `_unnest`) taking a
-    list per column: asyncpg runs an executemany without counting its rows.
-    """
-    if connection.dialect.name != "postgresql":
-        return _execute_many(connection, statement, rows, read)
-    arrays = {_ALL + name: list(map(read(name), rows)) for name in _array_columns(statement)}
-    return connection.execute(statement, arrays).rowcount
 
 
 _ALL = "all_"
@@ -471,14 +479,21 @@ def _execute_many(
     rows: Sequence[Any],
     read: Callable[[str], Callable[[Any], Any]] = itemgetter,
 ) -> int:
-    """Run `statement` once per row, handing the rows to the driver as tuples; the rows it touched.
+    """Run `statement` once per row; how many rows it touched.
 
-    SQLAlchemy's executemany spends longer preparing each row's parameters
-    than SQLite spends writing the row; with a thousand batches per group
-    commit that bookkeeping would be most of the commit. The statement is
-    compiled by SQLAlchemy once, and each value still passes through its
-    column type's own conversion, as SQLAlchemy would do. The parameters are
-    built a column at a time, so the per-row loops run inside ``map`` and ``zip``.
+    SQLite: the rows go to the driver's executemany as tuples. SQLAlchemy's own
+    executemany spends longer preparing each row's parameters than SQLite spends
+    writing the row; with a thousand batches per group commit that bookkeeping
+    would be most of the commit. The statement is compiled by SQLAlchemy once,
+    and each value still passes through its column type's own conversion, as
+    SQLAlchemy would do. The parameters are built a column at a time, so the
+    per-row loops run inside ``map`` and ``zip``.
+
+    PostgreSQL: `statement` is one ``unnest`` statement (see `_unnest`) taking a list
+    per column, sent as one message. asyncpg's executemany does not count its rows,
+    and it streams its rows in several writes: a process frozen between two of them
+    leaves its transaction, locks held, waiting for the rest of a statement, where
+    ``idle_in_transaction_session_timeout`` does not reach it.
 
     Args:
         connection: Where to run it.
@@ -488,6 +503,9 @@ def _execute_many(
             a row: `itemgetter` for dicts by column name, or one of `aion_store_sql.rows`
             for records.
     """
+    if connection.dialect.name == "postgresql":
+        arrays = {_ALL + name: list(map(read(name), rows)) for name in _array_columns(statement)}
+        return connection.execute(statement, arrays).rowcount
     bulk = compiled(statement, connection.dialect)
     columns = [list(map(read(name), rows)) for name in bulk.names]
     for position, convert in bulk.conversions:

@@ -106,16 +106,18 @@ class PostgresConfig:
     def lock_wait(self) -> float:
         """Seconds an append keeps retrying a lock wait that timed out; 0 when it does not.
 
-        A lock held past ``lock_timeout`` by a session left idle in its transaction
-        (a process frozen mid-append) is freed by the server within
-        ``idle_in_transaction_session_timeout``: an append retried until then goes
+        A lock held past ``lock_timeout`` by a process frozen mid-append is freed
+        once its session has been stalled for ``idle_in_transaction_session_timeout``:
+        by the server (a transaction idle between statements) or by the waiting append
+        itself (a session stalled half-way through a statement: see
+        `aion_store_sql.stalled`). Retried until a lock wait past that, the append goes
         through. A lock still held after that belongs to a session at work, and the
-        append fails. Without either timeout, lock waits do not time out, or are not
-        cut short by the server, so there is nothing to wait for.
+        append fails. Without either timeout, lock waits do not time out, or nothing
+        is stalled long enough to be ended, so there is nothing to wait for.
         """
         if self.lock_timeout_ms <= 0 or self.idle_in_transaction_ms <= 0:
             return 0.0
-        return (self.idle_in_transaction_ms + self.lock_timeout_ms) / 1000
+        return (self.idle_in_transaction_ms + 2 * self.lock_timeout_ms) / 1000
 
     @property
     def password(self) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -31,8 +32,11 @@ from aion_store_sql.errors import store_errors
 from aion_store_sql.migrations import ensure_schema
 from aion_store_sql.rows import Row, event_from_row
 from aion_store_sql.schema import EventRow, StreamHeadRow
+from aion_store_sql.stalled import end_stalled_sessions
 
 __all__ = ["SqlEventStore"]
+
+log = logging.getLogger("aion.store.sql")
 
 _DEADLOCK_ATTEMPTS = 5
 """Times the locked append is tried when PostgreSQL picks it to break a deadlock."""
@@ -139,14 +143,26 @@ class SqlEventStore(EventStoreBase):
                 # The heads are locked in order by `append_batches`, but another
                 # append's compare-and-set takes them in no particular order:
                 # PostgreSQL may roll this one back to break the deadlock. And a lock
-                # held by a process frozen mid-append is freed by the server in a
-                # bounded time; the caller should not see that wait fail.
-                # Nothing was written either way.
+                # held by a process frozen mid-append is freed in a bounded time (by
+                # the server, or by `end_stalled_sessions`); the caller should not see
+                # that wait fail. Nothing was written either way.
                 if is_deadlock(error) and attempt < _DEADLOCK_ATTEMPTS:
                     await asyncio.sleep(random.uniform(0, 0.01 * attempt))
                     attempt += 1
                 elif not is_lock_timeout(error) or loop.time() >= give_up_waiting:
                     raise
+                else:
+                    log.warning(
+                        "appending events to %s: waited too long for a stream lock another "
+                        "session holds; trying again for %.1f s more",
+                        self.url, give_up_waiting - loop.time(),
+                    )  # fmt: skip
+                    await self._end_stalled_sessions()
+
+    async def _end_stalled_sessions(self) -> None:
+        config = self._config
+        if isinstance(config, PostgresConfig):
+            await self._db.read(end_stalled_sessions, config.idle_in_transaction_ms)
 
     async def read_events(
         self, workflow_id: str, *, after_seq: int = 0, limit: int | None = None
