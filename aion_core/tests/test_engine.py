@@ -195,6 +195,42 @@ async def test_id_reuse_policies(engine: Engine) -> None:
     assert retried.run_id != failed.run_id
 
 
+async def test_id_policies_hold_for_a_workflow_no_longer_in_memory(store_url: str) -> None:
+    # A start for a workflow without a runner assumes a new id and reads nothing; when
+    # the id exists after all, its append conflicts and the start is taken again.
+    async with Engine(
+        store_url, workflows=ALL_WORKFLOWS, activities=ALL_ACTIVITIES, max_cached_workflows=1
+    ) as engine:
+
+        async def forget(workflow_id: str) -> None:
+            await (await engine.start_workflow(w3, 1, id=f"evicts-{workflow_id}")).result()
+            assert engine.cached_runner(workflow_id) is None
+
+        first = await engine.start_workflow(Napper.run, 30.0, id="dup")
+        await forget("dup")
+        with pytest.raises(WorkflowAlreadyStartedError, match="running"):
+            await engine.start_workflow(Napper.run, 1.0, id="dup")
+        await forget("dup")
+        same = await engine.start_workflow(Napper.run, 1.0, id="dup", id_conflict="use_existing")
+        assert same.run_id == first.run_id
+
+        done = await engine.start_workflow(w3, 1, id="done")
+        assert await done.result() == 4
+        await forget("done")
+        with pytest.raises(WorkflowAlreadyStartedError, match="id_reuse='reject'"):
+            await engine.start_workflow(w3, 1, id="done", id_reuse="reject")
+        await forget("done")
+        again = await engine.start_workflow(w3, 10, id="done")
+        assert again.run_id != done.run_id
+        assert await again.result() == 13
+        history = await again.history()
+        assert [e.seq for e in history] == list(range(1, len(history) + 1))
+        assert [e.run_id for e in history if e.type == "WorkflowStarted"] == [
+            done.run_id,
+            again.run_id,
+        ]
+
+
 async def test_many_concurrent_workflows_complete(engine: Engine) -> None:
     handles = await asyncio.gather(
         *(engine.start_workflow(w3, i, id=f"many-{i}") for i in range(200))

@@ -80,6 +80,8 @@ class _Running:
     """The attempt in the hands of a worker, when the activity runs elsewhere."""
     handed_over: bool = False
     """Another engine owns the workflow now (or this one stops): leave workers alone."""
+    reporting: bool = False
+    """Its outcome is on its way to the history: closing the run need not cancel it."""
 
 
 class ActivityExecutor:
@@ -256,13 +258,17 @@ class ActivityExecutor:
         )
 
     def abandon_run(self, workflow_id: str, run_id: str) -> None:
-        """The run closed: stop its activities and record nothing more for them."""
+        """The run closed: stop its activities and record nothing more for them.
+
+        An activity whose last outcome is being recorded (often what closed the run)
+        finishes on its own: cancelling it would only raise into its task.
+        """
         for key in self._running.keys_of(workflow_id, run_id):
             running = self._running.pop(key)
             assert running is not None
             if running.context is not None:
                 running.context.cancel()
-            if running.task is not None:
+            if running.task is not None and not running.reporting:
                 running.task.cancel()
 
     async def close(self) -> None:
@@ -314,6 +320,7 @@ class ActivityExecutor:
                     if slot:
                         self.engine.queues.release_attempt(slot)
                 retry_at = getattr(outcome, "retry_at", None)
+                running.reporting = retry_at is None
                 await self._record(key, "record" if retry_at is not None else "input", outcome)
                 self._settle_remote(running)
                 if retry_at is None:

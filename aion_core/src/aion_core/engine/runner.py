@@ -185,6 +185,10 @@ class WorkflowRunner:
         """What `stop` waits on while an append is on its way."""
         self._stopping = False
         """Set while `stop` lets a commit land: no further step begins."""
+        self._guessed_new = False
+        """The recorder assumes a stream nobody wrote yet (a start, not read first)."""
+        self._may_guess_new = True
+        """Cleared once such a guess has failed: this workflow exists."""
 
     @property
     def busy(self) -> bool:
@@ -308,7 +312,7 @@ class WorkflowRunner:
 
     async def _step(self, arrivals: list[Arrival]) -> None:
         try:
-            recorder = await self._load_recorder()
+            recorder = await self._load_recorder(starts_only=_starts_only(arrivals))
         except AionError as error:
             for arrival in arrivals:
                 _settle(arrival.done, error=error)
@@ -334,7 +338,8 @@ class WorkflowRunner:
                 continue
             accepted.append(arrival)
         if step.entries:
-            await self._record(recorder, step, accepted)
+            if not await self._record(recorder, step, accepted):
+                return  # the workflow existed after all: its arrivals are taken again
         else:
             for arrival in accepted:
                 _settle(arrival.done, result=arrival.run_id or step.run_id)
@@ -568,15 +573,31 @@ class WorkflowRunner:
 
     # --- loading and replay --------------------------------------------------------------------
 
-    async def _load_recorder(self) -> Recorder:
+    async def _load_recorder(self, *, starts_only: bool = False) -> Recorder:
+        """The recorder, loaded from the store when there is none.
+
+        A step of nothing but starts, for a workflow this runner never saw, skips the
+        reads and assumes a stream nobody wrote yet: most starts are of new ids. If
+        the stream exists, its append conflicts (nothing is written) and `_record`
+        hands the arrivals back to be taken again, with the workflow read first.
+        """
         if self.recorder is None:
             engine = self.engine
-            base = await StoreRecorder.load(
-                engine.committer,
-                self.workflow_id,
-                clock=engine.clock.now,
-                on_recorded=engine.plugins.events_recorded,
-            )
+            self._guessed_new = starts_only and self._may_guess_new
+            if self._guessed_new:
+                base = StoreRecorder(
+                    engine.committer,
+                    self.workflow_id,
+                    clock=engine.clock.now,
+                    on_recorded=engine.plugins.events_recorded,
+                )
+            else:
+                base = await StoreRecorder.load(
+                    engine.committer,
+                    self.workflow_id,
+                    clock=engine.clock.now,
+                    on_recorded=engine.plugins.events_recorded,
+                )
             self.recorder = engine.plugins.wrap_recorder(base)
         return self.recorder
 
@@ -673,7 +694,8 @@ class WorkflowRunner:
 
     # --- recording -----------------------------------------------------------------------------
 
-    async def _record(self, recorder: Recorder, step: _Step, accepted: list[Arrival]) -> None:
+    async def _record(self, recorder: Recorder, step: _Step, accepted: list[Arrival]) -> bool:
+        """Append the step; settle its arrivals. False: the arrivals wait to be taken again."""
         encode = self.engine.codec.encode_payloads_in
         try:
             entries = [(run_id, await encode(body)) for run_id, body in step.entries]
@@ -693,14 +715,20 @@ class WorkflowRunner:
                 if committed is not None and not committed.done():  # `stop` waits for it
                     committed.set_result(None)
         except BaseException as error:
+            guessed, self._guessed_new = self._guessed_new, False
+            self.forget()
+            if isinstance(error, SequenceConflictError) and guessed:
+                self._may_guess_new = False
+                self._arrivals[:0] = accepted
+                return False
             if isinstance(error, SequenceConflictError):
                 log.warning("workflow %s: %s", self.workflow_id, error)
-            self.forget()
             for arrival in accepted:
                 _settle(arrival.done, error=error)
             if not isinstance(error, SequenceConflictError | StoreError | OwnershipLostError):
                 raise
-            return
+            return True
+        self._guessed_new = False
         for arrival in accepted:
             _settle(arrival.done, result=arrival.run_id or step.run_id)
         instance = self.instance
@@ -709,6 +737,7 @@ class WorkflowRunner:
                 if event.run_id == instance.run_id and _is_engine_record(event.body):
                     instance.observe(event)
         self.engine.after_append(self, events, step.dispatch)
+        return True
 
 
 _WAKE = WorkflowTerminated(reason="internal: wake the instance")
@@ -729,6 +758,10 @@ def _run_events(events: Sequence[Event], run_id: str) -> list[Event]:
         if isinstance(event.body, WorkflowStarted) and event.run_id == run_id
     )
     return list(events[start:])
+
+
+def _starts_only(arrivals: Sequence[Arrival]) -> bool:
+    return all(arrival.kind == "start" for arrival in arrivals)
 
 
 def _is_engine_record(body: EventBody) -> bool:
