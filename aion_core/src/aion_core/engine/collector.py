@@ -15,7 +15,7 @@ import gc
 
 __all__ = ["DEFAULT_GC_THRESHOLD", "DiscardedInstances", "raise_gc_threshold"]
 
-DEFAULT_GC_THRESHOLD = 25_000
+DEFAULT_GC_THRESHOLD = 100_000
 """The generation-0 threshold an engine sets unless told otherwise (CPython's is 700)."""
 
 _PYTHON_DEFAULT_GEN0 = 700
