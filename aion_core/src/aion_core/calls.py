@@ -11,6 +11,7 @@ remote caller catches exactly what a local one would.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 from typing import Annotated, Any, ClassVar, Literal, TypeAlias, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -123,11 +124,15 @@ class WaitCall(WireMessage):
     """Wait up to `wait` seconds for the workflow to close; replies with the closing event.
 
     None means "still open": the caller asks again (the owner may have changed meanwhile).
+    `open_run` is a run the caller saw started and not closed: an owner whose own
+    memory shows that run still open may wait without reading the store first (a
+    close recorded meanwhile by another owner then shows at the next ask).
     """
 
     call: Literal["wait"] = "wait"
     workflow_id: str = Field(min_length=1)
     wait: float = Field(ge=0)
+    open_run: str | None = None
     reply_type: ClassVar[Any] = Event | None
     owner_only: ClassVar[bool] = True
 
@@ -227,6 +232,12 @@ def decode_call(data: bytes) -> Call:
     return decode_wire(_CALL, data, "call")
 
 
+@cache
+def _reply_adapter(reply_type: Any) -> TypeAdapter[Any]:
+    """The adapter of a call's reply type, built once (building one takes a schema's worth)."""
+    return TypeAdapter(reply_type)
+
+
 def decode_wire(adapter: TypeAdapter[_M], data: bytes, what: str) -> _M:
     """A message of `adapter`'s type from JSON bytes, size-checked.
 
@@ -249,7 +260,7 @@ def reply_to(call: Call, value: Any = None, error: BaseException | None = None) 
     """The reply to `call` as JSON bytes: `value` (of the call's reply type) or `error`."""
     if error is not None:
         return _REPLY.dump_json(Reply(error=error_to_wire(error)))
-    encoded = TypeAdapter(call.reply_type).dump_python(value, mode="json")
+    encoded = _reply_adapter(call.reply_type).dump_python(value, mode="json")
     return _REPLY.dump_json(Reply(value=encoded))
 
 
@@ -265,7 +276,7 @@ def decode_reply(call: Call, data: bytes) -> Any:
         reply = _REPLY.validate_json(data)
         if reply.error is not None:
             raise error_from_wire(reply.error)
-        return TypeAdapter(call.reply_type).validate_python(reply.value)
+        return _reply_adapter(call.reply_type).validate_python(reply.value)
     except ValidationError as invalid:
         raise WireFormatError(f"not a valid reply: {_first_problem(invalid)}") from None
 

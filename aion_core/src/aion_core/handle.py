@@ -19,8 +19,13 @@ __all__ = ["WorkflowHandle", "WorkflowService"]
 class WorkflowService(Protocol):
     """What a handle needs: operations on a workflow by id (an `Engine` or a `Client`)."""
 
-    async def result(self, workflow_id: str, return_type: Any = Any) -> Any:
-        """Wait for the workflow to close; its result, or `WorkflowFailureError`."""
+    async def result(
+        self, workflow_id: str, return_type: Any = Any, *, open_run: str | None = None
+    ) -> Any:
+        """Wait for the workflow to close; its result, or `WorkflowFailureError`.
+
+        `open_run`: the run the caller started, not seen closed (a hint; see `WaitCall`).
+        """
         ...
 
     async def describe(self, workflow_id: str) -> WorkflowRecord:
@@ -98,7 +103,7 @@ class WorkflowHandle:
             WorkflowFailureError: It failed, was cancelled, terminated or timed out;
                 the cause carries the recorded failure.
         """
-        return await self._service.result(self.workflow_id, self._return_type)
+        return await self._service.result(self.workflow_id, self._return_type, open_run=self.run_id)
 
     async def describe(self) -> WorkflowRecord:
         """Its status, type, run, times and search attributes.

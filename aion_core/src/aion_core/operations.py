@@ -133,17 +133,20 @@ class WorkflowOperations:
         run: str = await self.route(call)
         return run
 
-    async def wait_closed(self, workflow_id: str) -> Event:
+    async def wait_closed(self, workflow_id: str, *, open_run: str | None = None) -> Event:
         """The event that closed the workflow's last run (following continue-as-new).
+
+        `open_run`: a run the caller started, not seen closed (see `WaitCall`); only the
+        first ask carries it.
 
         Raises:
             WorkflowNotFoundError: No such workflow.
         """
         while True:
+            call = WaitCall(workflow_id=workflow_id, wait=WAIT_SLICE, open_run=open_run)
+            open_run = None
             try:
-                closing: Event | None = await self.route(
-                    WaitCall(workflow_id=workflow_id, wait=WAIT_SLICE), WAIT_SLICE + 10
-                )
+                closing: Event | None = await self.route(call, WAIT_SLICE + 10)
             except NoReplyError:
                 continue  # a busy owner answered late: waiting changes nothing, ask again
             if closing is not None:
@@ -451,9 +454,14 @@ class WorkflowOperations:
         """A handle to an existing workflow (its latest run)."""
         return WorkflowHandle(self, workflow_id, None, None)
 
-    async def result(self, workflow_id: str, return_type: Any = Any) -> Any:
-        """Wait for the workflow to close; its result, or `WorkflowFailureError`."""
-        closing = await self.wait_closed(workflow_id)
+    async def result(
+        self, workflow_id: str, return_type: Any = Any, *, open_run: str | None = None
+    ) -> Any:
+        """Wait for the workflow to close; its result, or `WorkflowFailureError`.
+
+        `open_run`: the run the caller started (see `wait_closed`).
+        """
+        closing = await self.wait_closed(workflow_id, open_run=open_run)
         body = await self.codec.decode_payloads_in(closing.body)
         if isinstance(body, WorkflowCompleted):
             if return_type is None:

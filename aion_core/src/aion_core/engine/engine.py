@@ -203,7 +203,7 @@ class Engine(CallServing, Service):
         self.signals_out = SignalCourier(self)
         self.queries_out = QueryAsker(self)
         self._runners: collections.OrderedDict[str, WorkflowRunner] = collections.OrderedDict()
-        self._close_waiters: dict[str, list[asyncio.Future[Event]]] = {}
+        self._close_waiters: dict[str, list[asyncio.Future[Event | None]]] = {}
         self._update_waiters: dict[tuple[str, str], asyncio.Future[UpdateCompleted]] = {}
         self._deadlines: dict[tuple[str, str], asyncio.Task[None]] = {}
         self.query_timeout = query_timeout
@@ -292,6 +292,11 @@ class Engine(CallServing, Service):
             if runner is not None:
                 await runner.stop()  # (which may resume its activities: abandoned below)
             self.activities.abandon_workflow(workflow_id)
+        # Whoever waits here for one of them to close asks its new owner instead.
+        for workflow_id in [w for w in self._close_waiters if owns(w)]:
+            for waiter in self._close_waiters.pop(workflow_id):
+                if not waiter.done():
+                    waiter.set_result(None)
         # Evicted workflows too: their activities are still driven, their deadlines armed.
         self.activities.abandon_workflows(owns)
         for key in [k for k in self._deadlines if owns(k[0])]:

@@ -66,6 +66,7 @@ from aion_core.runtime.rewind import effective_history, pending_timers, rewind_p
 if TYPE_CHECKING:
     from aion_core.definitions import WorkflowDefinition
     from aion_core.engine.engine import Engine
+    from aion_core.store.records import WorkflowRecord
 
 __all__ = ["Arrival", "StartRequest", "WorkflowRunner"]
 
@@ -230,6 +231,11 @@ class WorkflowRunner:
         request = QueryRequest(name, args, open_in, headers or {})
         answer: Payload = await self._queue(Arrival("query", _WAKE, self._future(), query=request))
         return answer
+
+    @property
+    def record(self) -> WorkflowRecord | None:
+        """The visibility row as of this runner's last durable append (None: not loaded)."""
+        return self.recorder.workflow if self.recorder is not None else None
 
     def _future(self) -> asyncio.Future[Any]:
         return asyncio.get_running_loop().create_future()

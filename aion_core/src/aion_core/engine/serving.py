@@ -73,9 +73,10 @@ class CallServing(WorkflowOperations):
     queues: QueueDispatcher
     clock: Clock
     call_timeout: float
-    _close_waiters: dict[str, list[asyncio.Future[Event]]]
+    _close_waiters: dict[str, list[asyncio.Future[Event | None]]]
     _update_waiters: dict[tuple[str, str], asyncio.Future[UpdateCompleted]]
     runner: Callable[[str], WorkflowRunner]
+    cached_runner: Callable[[str], WorkflowRunner | None]
     workflow_definition: Callable[[str], WorkflowDefinition]
 
     def owns(self, workflow_id: str) -> bool:
@@ -150,7 +151,7 @@ class CallServing(WorkflowOperations):
         if isinstance(call, UpdateCall):
             return await self._update(call)
         if isinstance(call, WaitCall):
-            return await self._closing_event(call.workflow_id, call.wait)
+            return await self._closing_event(call.workflow_id, call.wait, call.open_run)
         return await self._read(call)
 
     async def _start_deduplicated(
@@ -223,16 +224,25 @@ class CallServing(WorkflowOperations):
         finally:
             self._update_waiters.pop(key, None)
 
-    async def _closing_event(self, workflow_id: str, wait: float) -> Event | None:
-        waiter: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
+    async def _closing_event(
+        self, workflow_id: str, wait: float, open_run: str | None = None
+    ) -> Event | None:
+        waiter: asyncio.Future[Event | None] = asyncio.get_running_loop().create_future()
         self._close_waiters.setdefault(workflow_id, []).append(waiter)
         try:
-            record = await self.store.get_workflow(workflow_id)
-            if record is None:
-                raise WorkflowNotFoundError(workflow_id)
-            if record.status.is_closed and record.status is not WorkflowStatus.CONTINUED_AS_NEW:
-                [last] = await self.store.read_events(workflow_id, after_seq=record.last_seq - 1)
-                return last
+            # The waiter is registered first, so no close recorded here from now on is
+            # missed. A run the caller started and this engine still holds open needs
+            # no read: only another owner could have closed it, and then this engine's
+            # view is stale for one wait at most (the caller's next ask reads).
+            if open_run is None or not self._holds_open(workflow_id, open_run):
+                record = await self.store.get_workflow(workflow_id)
+                if record is None:
+                    raise WorkflowNotFoundError(workflow_id)
+                status = record.status
+                if status.is_closed and status is not WorkflowStatus.CONTINUED_AS_NEW:
+                    after = record.last_seq - 1
+                    [last] = await self.store.read_events(workflow_id, after_seq=after)
+                    return last
             try:
                 async with asyncio.timeout(wait):
                     return await asyncio.shield(waiter)
@@ -243,6 +253,12 @@ class CallServing(WorkflowOperations):
             if waiter in waiters:
                 waiters.remove(waiter)
             waiter.cancel()
+
+    def _holds_open(self, workflow_id: str, run_id: str) -> bool:
+        """Whether this engine's runner of the workflow shows `run_id` as its open run."""
+        runner = self.cached_runner(workflow_id)
+        record = runner.record if runner is not None else None
+        return record is not None and record.run_id == run_id and not record.status.is_closed
 
     async def _read(self, call: Call) -> Any:
         if isinstance(call, DescribeCall):
