@@ -46,7 +46,7 @@ from aion_core.testing.programs import (
     run_program,
 )
 from aion_store_sql import SqlEventStore
-from aion_transport_nats.wire import decode_event
+from aion_transport_nats.wire import decode_events
 
 # --- (a) the event decoders ---------------------------------------------------------------------
 
@@ -108,7 +108,7 @@ def test_an_events_json_decodes_to_a_round_tripping_event_or_a_typed_error(
         decoded = event_from_json(document)
     live: Event | None = None
     with contextlib.suppress(WireFormatError):
-        live = decode_event(document)  # the same JSON as a live event on NATS
+        [live] = decode_events(b"[" + document + b"]")  # the same JSON as a live event on NATS
     event("refused" if decoded is None else "decoded")
     assert live == decoded  # both decoders agree on what is an event
     if decoded is not None:

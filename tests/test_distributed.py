@@ -28,7 +28,7 @@ from aion_core.tasks import ActivityTask, AttemptReport, decode_report, decode_t
 from aion_transport_nats.connection import connect
 from aion_transport_nats.node import cancel_subject
 from aion_transport_nats.partitions import partition_of
-from aion_transport_nats.wire import decode_event, encode_event
+from aion_transport_nats.wire import decode_events, encode_events
 
 from .deployment import (
     LEASE_TTL,
@@ -216,7 +216,7 @@ def bad_messages(valid: bytes, max_payload: int) -> dict[str, bytes]:
 
 def test_oversized_messages_are_refused_unread() -> None:
     too_big = b" " * (MAX_WIRE_BYTES + 1)
-    for decode in (decode_call, decode_report, decode_task, decode_event):
+    for decode in (decode_call, decode_report, decode_task, decode_events):
         with pytest.raises(WireFormatError, match="exceeds"):
             decode(too_big)
 
@@ -249,7 +249,8 @@ async def test_garbage_on_every_subject_is_dropped_with_a_log_line_and_stops_not
             events_subject = names.events_subject("watched-7")
 
             async def subscribed() -> bool:  # live events are not kept: the watcher must listen
-                await nc.publish(events_subject, encode_event(started))
+                [message] = encode_events([started], nc.max_payload)
+                await nc.publish(events_subject, message)
                 return bool(seen)
 
             await eventually(subscribed, "the watcher listening")
@@ -292,7 +293,8 @@ async def test_garbage_on_every_subject_is_dropped_with_a_log_line_and_stops_not
             for data in bad_messages(task.task_id.encode(), nc.max_payload).values():
                 await nc.publish(cancel_subject(names), data)
                 sent[cancel_subject(names)] += 1
-            for data in bad_messages(encode_event(started), nc.max_payload).values():
+            [live] = encode_events([started], nc.max_payload)
+            for data in bad_messages(live, nc.max_payload).values():
                 await nc.publish(events_subject, data)
                 sent[events_subject] += 1
             await nc.flush()

@@ -36,7 +36,7 @@ from aion_transport_nats.options import NatsOptions
 from aion_transport_nats.partitions import partition_of
 from aion_transport_nats.pulling import fetch
 from aion_transport_nats.streams import StreamNames, ensure_streams
-from aion_transport_nats.wire import decode_event, over_max_payload, request_call
+from aion_transport_nats.wire import decode_events, over_max_payload, request_call
 
 __all__ = ["NatsTransportClient"]
 
@@ -125,9 +125,12 @@ class NatsTransportClient:
         try:
             async for msg in subscription.messages:
                 try:
-                    yield decode_event(msg.data)
+                    events = decode_events(msg.data)
                 except WireFormatError as garbage:
                     log.warning("dropped a message on %s: %s", msg.subject, garbage)
+                    continue
+                for event in events:
+                    yield event
         finally:
             with contextlib.suppress(NatsError):
                 await subscription.unsubscribe()

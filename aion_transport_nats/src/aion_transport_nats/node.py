@@ -50,7 +50,7 @@ from aion_transport_nats.options import NatsOptions
 from aion_transport_nats.partitions import partition_of
 from aion_transport_nats.pulling import fetch, stop
 from aion_transport_nats.streams import StreamNames, ensure_streams
-from aion_transport_nats.wire import encode_event, is_repeatable, request_call
+from aion_transport_nats.wire import encode_events, is_repeatable, request_call
 
 __all__ = ["NatsEngineHandle", "NatsQueryService", "cancel_subject"]
 
@@ -404,9 +404,9 @@ class NatsEngineHandle:
         self._spawn(self._publish_events(subject, list(events)))
 
     async def _publish_events(self, subject: str, events: list[Event]) -> None:
-        for event in events:
+        for message in encode_events(events, self.nc.max_payload):
             with contextlib.suppress(NatsError):
-                await self.nc.publish(subject, encode_event(event))
+                await self.nc.publish(subject, message)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(work)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 
 from nats.aio.client import Client as NATS
 from nats.errors import MaxPayloadError, NoRespondersError
@@ -22,8 +23,8 @@ from aion_core.errors import NoReplyError, PayloadTooLargeError, TransportError
 from aion_core.events import Event
 
 __all__ = [
-    "decode_event",
-    "encode_event",
+    "decode_events",
+    "encode_events",
     "is_repeatable",
     "over_max_payload",
     "request_call",
@@ -32,6 +33,7 @@ __all__ = [
 log = logging.getLogger("aion.nats")
 
 _EVENT: TypeAdapter[Event] = TypeAdapter(Event)
+_EVENTS: TypeAdapter[list[Event]] = TypeAdapter(list[Event])
 _RETRY_PAUSE = 0.2
 """Between attempts to reach an owner that is not there (yet): a partition moving."""
 _ATTEMPT_TIMEOUT = 5.0
@@ -43,14 +45,32 @@ and again."""
 _NO_REPLY = "no reply"
 
 
-def encode_event(event: Event) -> bytes:
-    """A live event as JSON bytes."""
-    return _EVENT.dump_json(event)
+def encode_events(events: Sequence[Event], max_bytes: int) -> list[bytes]:
+    """Live events as few messages as fit `max_bytes` each: JSON arrays, in order.
+
+    One message per append rather than per event: an engine publishes every
+    append, mostly to no one, and each message costs it and the server alike. An
+    event alone over `max_bytes` goes alone (the server refuses it; live events
+    are best effort, the history has them all).
+    """
+    messages: list[bytes] = []
+    batch: list[bytes] = []
+    size = 2
+    for event in events:
+        encoded = _EVENT.dump_json(event)
+        if batch and size + len(encoded) + 1 > max_bytes:
+            messages.append(b"[" + b",".join(batch) + b"]")
+            batch, size = [], 2
+        batch.append(encoded)
+        size += len(encoded) + 1
+    if batch:
+        messages.append(b"[" + b",".join(batch) + b"]")
+    return messages
 
 
-def decode_event(data: bytes) -> Event:
-    """A live event from JSON bytes; `WireFormatError` for anything else."""
-    return decode_wire(_EVENT, data, "event")
+def decode_events(data: bytes) -> list[Event]:
+    """Live events from a message of `encode_events`; `WireFormatError` for anything else."""
+    return decode_wire(_EVENTS, data, "list of events")
 
 
 def _first_attempt_timeout(call: Call, timeout: float) -> float:
