@@ -255,8 +255,7 @@ def write_rows(connection: Connection, plan: AppendPlan) -> None:
     if changed:
         _execute_many(connection, sql.upsert_workflows, list(changed.values()), workflow_column)
         # A row's attributes are replaced as a whole: a new run may start without some.
-        for chunk in _chunks(list(changed)):
-            connection.execute(sql.delete_attributes, {"ids": chunk})
+        _execute_many(connection, sql.delete_attributes, list(changed), _workflow_id)
         attributes = [
             search_attribute_row(workflow_id, name, value)
             for workflow_id, record in changed.items()
@@ -279,8 +278,8 @@ def _write_timers(
     connection: Connection, sql: _Statements, timers: Mapping[str, TimerChanges]
 ) -> None:
     disarm_all = [wid for wid, changes in timers.items() if changes.disarm_all]
-    for chunk in _chunks(disarm_all):
-        connection.execute(sql.disarm_all_timers, {"ids": chunk})
+    if disarm_all:
+        _execute_many(connection, sql.disarm_all_timers, disarm_all, _workflow_id)
     disarmed = [
         {"w": wid, "r": key.run_id, "t": key.timer_id}
         for wid, changes in timers.items()
@@ -332,9 +331,9 @@ def _statements(dialect: str) -> _Statements:
         insert_events=_insert_rows(dialect, EventRow),
         upsert_workflows=_upsert(dialect, WorkflowRow, ["workflow_id"], workflow_columns),
         progress_workflows=_progress_workflows(dialect),
-        delete_attributes=delete(SearchAttributeRow).where(SearchAttributeRow.workflow_id.in_(ids)),
+        delete_attributes=_delete_of_workflows(dialect, SearchAttributeRow),
         insert_attributes=_insert_rows(dialect, SearchAttributeRow),
-        disarm_all_timers=delete(TimerRow).where(TimerRow.workflow_id.in_(ids)),
+        disarm_all_timers=_delete_of_workflows(dialect, TimerRow),
         disarm_timer=_disarm_timers(dialect),
         # Re-arming a timer starts it afresh, unclaimed.
         arm_timers=_upsert(
@@ -353,6 +352,24 @@ def _insert_rows(dialect: str, table: type[Any]) -> Executable:
     names = [column.name for column in table.__table__.columns]
     rows = _unnest(**{name: table.__table__.c[name].type for name in names})
     return postgresql.insert(table).from_select(names, select(*(rows.c[n] for n in names)))
+
+
+def _delete_of_workflows(dialect: str, table: type[Any]) -> Executable:
+    """Delete the rows of `table` of the workflows given (``workflow_id`` each)."""
+    if dialect != "postgresql":
+        return delete(table).where(table.workflow_id == bindparam("workflow_id"))
+    rows = _unnest(workflow_id=String())
+    return delete(table).where(table.workflow_id == rows.c.workflow_id)
+
+
+def _workflow_id(name: str) -> Callable[[str], str]:
+    """Reads the ``workflow_id`` column from a row that is the workflow id itself."""
+    assert name == "workflow_id", name
+    return _itself
+
+
+def _itself(value: str) -> str:
+    return value
 
 
 def _disarm_timers(dialect: str) -> Executable:
@@ -510,8 +527,14 @@ def _execute_many(
     columns = [list(map(read(name), rows)) for name in bulk.names]
     for position, convert in bulk.conversions:
         columns[position] = list(map(convert, columns[position]))
-    result = connection.exec_driver_sql(bulk.sql, list(zip(*columns, strict=True)))
-    return result.rowcount
+    # On the driver's own connection, inside the transaction SQLAlchemy began on it:
+    # its execution bookkeeping costs more than SQLite's work on a lone append.
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    cursor = driver.executemany(bulk.sql, list(zip(*columns, strict=True)))
+    count: int = cursor.rowcount
+    cursor.close()
+    return count
 
 
 def _chunks(items: list[str]) -> Iterator[list[str]]:
