@@ -546,7 +546,10 @@ async def test_schedule_to_close_bounds_start_to_close_retries(store_url: str) -
     # Either the budget ran out mid-attempt, or the next retry would not have fitted in it.
     assert final.retry_at is None
     assert final.timeout_kind in ("schedule_to_close", "start_to_close")
-    assert all(e.recorded_at < deadline for e in history if isinstance(e.body, ActivityStarted))
+    # Every attempt started was the first or a retry due before the deadline, and none
+    # more (its start is recorded when the engine gets to it, which may be a moment past
+    # the deadline on a busy machine; the budget then ends that attempt).
+    assert [s.attempt for s in bodies(history, ActivityStarted)] == [o.attempt for o in outcomes]
 
 
 WaitForHistory = Callable[[Engine, str, Callable[[list[Event]], bool]], Awaitable[list[Event]]]
