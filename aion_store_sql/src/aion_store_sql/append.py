@@ -64,6 +64,7 @@ from aion_core.events import Event
 from aion_core.store.projection import TimerChanges
 from aion_core.store.records import AppendBatch, WorkflowRecord
 from aion_store_sql.compiled import compiled
+from aion_store_sql.errors import is_deadlock
 from aion_store_sql.rows import event_column, search_attribute_row, timer_row, workflow_column
 from aion_store_sql.schema import (
     EventRow,
@@ -79,19 +80,12 @@ __all__ = [
     "HeadsMovedError",
     "append_as_expected",
     "append_batches",
-    "is_deadlock",
-    "is_lock_timeout",
     "plan_append",
 ]
 
 # Rows per statement where each row binds parameters: far below the 32,767
 # bind parameters asyncpg and SQLite allow in one statement.
 _CHUNK = 2000
-
-_DEADLOCK = "40P01"
-"""PostgreSQL's SQLSTATE for a transaction chosen to break a deadlock."""
-_LOCK_NOT_AVAILABLE = "55P03"
-"""PostgreSQL's SQLSTATE for a lock waited on longer than ``lock_timeout``."""
 
 
 @dataclass
@@ -176,16 +170,6 @@ def append_batches(
     for chunk in _chunks(unused):
         connection.execute(sql.drop_unused_heads, {"ids": chunk})
     return plan.outcomes
-
-
-def is_deadlock(error: DBAPIError) -> bool:
-    """Whether PostgreSQL rolled the transaction back to break a deadlock."""
-    return getattr(error.orig, "sqlstate", None) == _DEADLOCK
-
-
-def is_lock_timeout(error: DBAPIError) -> bool:
-    """Whether a PostgreSQL statement gave up waiting for a row lock (``lock_timeout``)."""
-    return getattr(error.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE
 
 
 class HeadsMovedError(Exception):
@@ -281,7 +265,7 @@ def _write_timers(
     if disarm_all:
         _execute_many(connection, sql.disarm_all_timers, disarm_all, _workflow_id)
     disarmed = [
-        {"w": wid, "r": key.run_id, "t": key.timer_id}
+        {"workflow_id": wid, "run_id": key.run_id, "timer_id": key.timer_id}
         for wid, changes in timers.items()
         for key in changes.disarmed
     ]
@@ -331,10 +315,10 @@ def _statements(dialect: str) -> _Statements:
         insert_events=_insert_rows(dialect, EventRow),
         upsert_workflows=_upsert(dialect, WorkflowRow, ["workflow_id"], workflow_columns),
         progress_workflows=_progress_workflows(dialect),
-        delete_attributes=_delete_of_workflows(dialect, SearchAttributeRow),
+        delete_attributes=_delete_matching(dialect, SearchAttributeRow, ["workflow_id"]),
         insert_attributes=_insert_rows(dialect, SearchAttributeRow),
-        disarm_all_timers=_delete_of_workflows(dialect, TimerRow),
-        disarm_timer=_disarm_timers(dialect),
+        disarm_all_timers=_delete_matching(dialect, TimerRow, ["workflow_id"]),
+        disarm_timer=_delete_matching(dialect, TimerRow, ["workflow_id", "run_id", "timer_id"]),
         # Re-arming a timer starts it afresh, unclaimed.
         arm_timers=_upsert(
             dialect,
@@ -350,16 +334,17 @@ def _insert_rows(dialect: str, table: type[Any]) -> Executable:
     if dialect != "postgresql":
         return insert(table)
     names = [column.name for column in table.__table__.columns]
-    rows = _unnest(**{name: table.__table__.c[name].type for name in names})
+    rows = _unnest(**{column.name: column.type for column in table.__table__.columns})
     return postgresql.insert(table).from_select(names, select(*(rows.c[n] for n in names)))
 
 
-def _delete_of_workflows(dialect: str, table: type[Any]) -> Executable:
-    """Delete the rows of `table` of the workflows given (``workflow_id`` each)."""
+def _delete_matching(dialect: str, table: type[Any], keys: list[str]) -> Executable:
+    """Delete the rows of `table` whose `keys` columns match a row given."""
+    columns = table.__table__.c
     if dialect != "postgresql":
-        return delete(table).where(table.workflow_id == bindparam("workflow_id"))
-    rows = _unnest(workflow_id=String())
-    return delete(table).where(table.workflow_id == rows.c.workflow_id)
+        return delete(table).where(*(columns[key] == bindparam(key) for key in keys))
+    rows = _unnest(**{key: columns[key].type for key in keys})
+    return delete(table).where(*(columns[key] == rows.c[key] for key in keys))
 
 
 def _workflow_id(name: str) -> Callable[[str], str]:
@@ -370,22 +355,6 @@ def _workflow_id(name: str) -> Callable[[str], str]:
 
 def _itself(value: str) -> str:
     return value
-
-
-def _disarm_timers(dialect: str) -> Executable:
-    """Delete the timers ``(w, r, t)`` (workflow id, run id, timer id) given."""
-    if dialect != "postgresql":
-        return delete(TimerRow).where(
-            TimerRow.workflow_id == bindparam("w"),
-            TimerRow.run_id == bindparam("r"),
-            TimerRow.timer_id == bindparam("t"),
-        )
-    rows = _unnest(w=String(), r=String(), t=BigInteger())
-    return delete(TimerRow).where(
-        TimerRow.workflow_id == rows.c.w,
-        TimerRow.run_id == rows.c.r,
-        TimerRow.timer_id == rows.c.t,
-    )
 
 
 def _create_heads(dialect: str) -> Executable:

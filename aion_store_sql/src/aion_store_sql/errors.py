@@ -20,7 +20,14 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from aion_core.errors import AionError, ConfigurationError, StoreError, StoreUnavailableError
 
-__all__ = ["SchemaState", "SchemaVersionError", "store_errors", "translate"]
+__all__ = [
+    "SchemaState",
+    "SchemaVersionError",
+    "is_deadlock",
+    "is_lock_timeout",
+    "store_errors",
+    "translate",
+]
 
 DRIVER_ERRORS: tuple[type[BaseException], ...] = (
     SQLAlchemyError,
@@ -41,7 +48,11 @@ _SQLITE_TRANSIENT = frozenset({5, 6, 7, 10, 13, 14, 15})
 # (disk full, out of memory, too many connections), operator intervention
 # (shutdown, crash recovery, cannot connect now), lock not available.
 _POSTGRES_TRANSIENT_CLASSES = ("08", "40", "53", "57")
-_POSTGRES_TRANSIENT_CODES = frozenset({"55P03"})
+_DEADLOCK = "40P01"
+"""PostgreSQL's SQLSTATE for a transaction chosen to break a deadlock."""
+_LOCK_NOT_AVAILABLE = "55P03"
+"""PostgreSQL's SQLSTATE for a lock waited on longer than ``lock_timeout``."""
+_POSTGRES_TRANSIENT_CODES = frozenset({_LOCK_NOT_AVAILABLE})
 
 
 class SchemaState(StrEnum):
@@ -86,6 +97,16 @@ class SchemaVersionError(ConfigurationError):
         else:
             advice = f"this aion-store-sql needs {head!r}"
         super().__init__(f"the aion schema of {url} is at {at}; {advice}")
+
+
+def is_deadlock(error: DBAPIError) -> bool:
+    """Whether PostgreSQL rolled the transaction back to break a deadlock."""
+    return getattr(error.orig, "sqlstate", None) == _DEADLOCK
+
+
+def is_lock_timeout(error: DBAPIError) -> bool:
+    """Whether a PostgreSQL statement gave up waiting for a row lock (``lock_timeout``)."""
+    return getattr(error.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE
 
 
 def is_unavailable(error: BaseException) -> bool:

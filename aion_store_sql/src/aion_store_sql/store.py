@@ -22,13 +22,11 @@ from aion_store_sql.append import (
     HeadsMovedError,
     append_as_expected,
     append_batches,
-    is_deadlock,
-    is_lock_timeout,
 )
 from aion_store_sql.compiled import fetch_mappings
 from aion_store_sql.config import PostgresConfig, StoreConfig, parse_store_url
 from aion_store_sql.database import Database
-from aion_store_sql.errors import store_errors
+from aion_store_sql.errors import is_deadlock, is_lock_timeout, store_errors
 from aion_store_sql.migrations import ensure_schema
 from aion_store_sql.rows import Row, event_from_row
 from aion_store_sql.schema import EventRow, StreamHeadRow
