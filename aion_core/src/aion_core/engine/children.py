@@ -56,6 +56,20 @@ log = logging.getLogger("aion.children")
 ChildKey = tuple[str, str, int]
 """(parent workflow id, parent run id, child id)."""
 
+_CONCERNING_CHILDREN = frozenset(
+    {
+        "ChildWorkflowStarted",
+        *(outcome.model_fields["type"].default for outcome in CHILD_OUTCOMES),
+        "WorkflowCompleted",
+        "WorkflowFailed",
+        "WorkflowCancelled",
+        "WorkflowTerminated",
+        "WorkflowTimedOut",
+    }
+)
+"""The event types `ChildCoordinator.recorded` acts on, by name: every event of every
+step passes by it, and a name lookup costs a fraction of a pydantic isinstance test."""
+
 
 class ChildCoordinator:
     """Starts children, reports their outcomes, and applies parent-close policies."""
@@ -75,8 +89,10 @@ class ChildCoordinator:
 
     def recorded(self, runner: WorkflowRunner, event: Event) -> None:
         """React to one durable event of the runner's workflow that concerns children or parents."""
-        workflow_id = runner.workflow_id
         body = event.body
+        if body.type not in _CONCERNING_CHILDREN:  # most events (see `_CONCERNING_CHILDREN`)
+            return
+        workflow_id = runner.workflow_id
         if isinstance(body, ChildWorkflowStarted):
             self._start(workflow_id, event.run_id, body, as_stored=True)
         elif isinstance(body, CHILD_OUTCOMES):

@@ -484,6 +484,8 @@ class Engine(CallServing, Service):
             body = event.body
             self.children.recorded(runner, event)
             self.signals_out.recorded(runner, event)
+            if body.type not in _HAS_EFFECTS:
+                continue
             if isinstance(body, TimerStarted):
                 self.timers.armed(body.fire_at)
             elif isinstance(body, WorkflowReopened):
@@ -648,6 +650,15 @@ _CLOSES_RUN = frozenset(
         "WorkflowContinuedAsNew",
     }
 )
+_HAS_EFFECTS = _CLOSES_RUN | {
+    "TimerStarted",
+    "WorkflowReopened",
+    "ActivityCancelRequested",
+    "WorkflowStarted",
+    "UpdateCompleted",
+}
+"""Event types `Engine.after_append` acts on itself, by name: a pydantic isinstance test
+costs a set lookup several times over, and every event of every step passes by."""
 
 
 def _by_name(definitions: Iterable[_D], kind: str) -> dict[str, _D]:

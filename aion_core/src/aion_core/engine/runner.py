@@ -702,9 +702,11 @@ class WorkflowRunner:
 
     async def _record(self, recorder: Recorder, step: _Step, accepted: list[Arrival]) -> bool:
         """Append the step; settle its arrivals. False: the arrivals wait to be taken again."""
-        encode = self.engine.codec.encode_payloads_in
+        codec = self.engine.codec
         try:
-            entries = [(run_id, await encode(body)) for run_id, body in step.entries]
+            entries = step.entries
+            if codec.codecs:  # (two coroutines per event otherwise, for nothing)
+                entries = [(run, await codec.encode_payloads_in(body)) for run, body in entries]
             # Last thing before the append: a node whose lease may have lapsed (NATS
             # away, the process frozen) must not write where a new owner may be writing.
             if not self.engine.may_record(self.workflow_id):

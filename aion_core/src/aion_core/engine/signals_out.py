@@ -43,7 +43,8 @@ class SignalCourier:
 
     def recorded(self, runner: WorkflowRunner, event: Event) -> None:
         """A durable event of the runner's workflow: carry any signal it sent."""
-        if isinstance(event.body, ExternalSignalSent):
+        if event.body.type == "ExternalSignalSent":
+            assert isinstance(event.body, ExternalSignalSent)
             self._carry(runner.workflow_id, event.run_id, event.body, as_stored=True)
 
     def resume(self, runner: WorkflowRunner) -> None:
