@@ -4,6 +4,10 @@
 - ``floor_sqlite_commit``: one SQLite transaction in WAL mode with
   ``synchronous=FULL`` (a row inserted, committed), with the stdlib ``sqlite3``
   and nothing else: what any engine on SQLite pays per durable step.
+- ``cpu_python_loop``: a fixed pure-Python loop (`PYTHON_LOOP_CALLS` calls of a
+  small function that updates a dict), the best of five: how fast this machine
+  runs Python code, so runs on different machines (or one machine on a busy day)
+  can be told apart. Every engine measured here spends most of its time in Python.
 
 A W3 run needs `COMMITS_PER_W3` commits, so sequential W3 on SQLite cannot be
 faster than that many SQLite commits::
@@ -23,7 +27,9 @@ from pathlib import Path
 from bench.aion.w3 import COMMITS_PER_W3
 from bench.measurement import Measurement, emit
 
-__all__ = ["measure_fsync", "measure_sqlite_commit"]
+__all__ = ["PYTHON_LOOP_CALLS", "measure_fsync", "measure_python_loop", "measure_sqlite_commit"]
+
+PYTHON_LOOP_CALLS = 1_000_000
 
 
 def measure_fsync(folder: Path, seconds: float) -> float:
@@ -60,6 +66,22 @@ def measure_sqlite_commit(folder: Path, seconds: float) -> float:
         connection.close()
 
 
+def measure_python_loop(calls: int = PYTHON_LOOP_CALLS) -> float:
+    """Seconds for `calls` calls of a small function updating a dict, the best of five."""
+
+    def count(counts: dict[int, int], key: int) -> None:
+        counts[key] = counts.get(key, 0) + 1
+
+    best = float("inf")
+    for _ in range(5):
+        counts: dict[int, int] = {}
+        started = time.perf_counter()
+        for i in range(calls):
+            count(counts, i & 1023)
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
 def main() -> None:
     """Measure both, in a temp folder on the disk the benchmarks use, and report them."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -71,6 +93,9 @@ def main() -> None:
         fsync = measure_fsync(Path(temp), seconds)
         commit = measure_sqlite_commit(Path(temp), seconds)
     emit(Measurement("floor_fsync", "machine", "disk", fsync * 1000, "ms", "lower", {}))
+    loop = measure_python_loop(PYTHON_LOOP_CALLS // 10 if args.smoke else PYTHON_LOOP_CALLS)
+    loop_details = {"calls": PYTHON_LOOP_CALLS // 10 if args.smoke else PYTHON_LOOP_CALLS}
+    emit(Measurement("cpu_python_loop", "machine", "cpu", loop * 1000, "ms", "lower", loop_details))
     w3_floor = {"commits_per_w3": COMMITS_PER_W3, "w3_floor_ms": commit * 1000 * COMMITS_PER_W3}
     sqlite_commit = commit * 1000
     emit(

@@ -28,10 +28,12 @@ class Measurement:
     Attributes:
         measure: The workload: ``w3_sequential``, ``w3_concurrent``, ``timer_overshoot``,
             ``sleeping_scale``, ``recovery``, ``replay``, ``query_latency``,
-            ``w3_distributed``, ``throttled_rate``, ``floor_fsync``, ``floor_sqlite_commit``.
-        system: ``aion``, ``dbos``, ``temporal`` or ``machine`` (the physical floor).
+            ``w3_distributed``, ``throttled_rate``, ``floor_fsync``, ``floor_sqlite_commit``,
+            ``cpu_python_loop``.
+        system: ``aion``, ``dbos``, ``temporal`` or ``machine`` (the physical floor, the
+            CPU's speed).
         backend: Where it keeps state: ``sqlite``, ``postgresql``, ``nats+postgresql``,
-            ``inproc``, ``nats``, ``disk``, ``temporal-dev-server``.
+            ``inproc``, ``nats``, ``disk``, ``cpu``, ``temporal-dev-server``.
         value: The headline number, in `unit`.
         unit: ``ms``, ``wf/s``, ``MB``, ``s``.
         better: ``lower`` or ``higher``: which way is better.

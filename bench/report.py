@@ -168,13 +168,23 @@ def _floor_lines(found: dict[tuple[str, str, str], Measurement]) -> list[str]:
     if fsync is None or commit is None:
         return []
     w3 = commit.details["w3_floor_ms"]
-    return [
+    lines = [
         f"Physical floor, same run: one `fsync` {_number(fsync.value, 'ms')}, one SQLite "
         f"WAL commit (`synchronous=FULL`, stdlib sqlite3) {_number(commit.value, 'ms')}; "
         f"W3 needs {commit.details['commits_per_w3']} commits, so sequential W3 on SQLite "
         f"cannot beat {_number(w3, 'ms')} here.",
         "",
     ]
+    loop = found.get(("cpu_python_loop", "machine", "cpu"))
+    if loop is not None:
+        lines += [
+            f"CPU speed, same run: a fixed pure-Python loop ({loop.details['calls']:,} calls of "
+            f"a small function) took {_number(loop.value, 'ms')}, best of five: how fast this "
+            "machine ran Python, which every engine here depends on. Compare runs on other "
+            "machines, or on other days, by it.",
+            "",
+        ]
+    return lines
 
 
 def _problem_lines(outcomes: list[Outcome]) -> list[str]:

@@ -39,4 +39,6 @@ def test_every_benchmark_workload_runs_and_reports(
     table = (tmp_path / "results.md").read_text()
     assert "| sequential W3, SQLite, median |" in table
     assert "Smoke run" in table
+    assert "Physical floor, same run" in table
+    assert "CPU speed, same run" in table
     assert (tmp_path / "results.png").read_bytes().startswith(b"\x89PNG")
