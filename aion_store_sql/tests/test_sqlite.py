@@ -34,7 +34,7 @@ async def test_durability_comes_from_the_url_and_the_journal_is_wal(
         assert check.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
-async def test_a_new_file_takes_16_kib_pages_and_an_existing_file_keeps_its_own(
+async def test_a_new_file_takes_8_kib_pages_and_an_existing_file_keeps_its_own(
     tmp_path: Path,
 ) -> None:
     new, existing = tmp_path / "new.db", tmp_path / "existing.db"
@@ -46,7 +46,7 @@ async def test_a_new_file_takes_16_kib_pages_and_an_existing_file_keeps_its_own(
             events = make_events("w", [SignalReceived(signal_name="a")])
             await store.append([batch_for(None, 0, events)])
             assert await store.read_events("w") == events
-    assert (_page_size(new), _page_size(existing)) == (16384, 4096)
+    assert (_page_size(new), _page_size(existing)) == (8192, 4096)
 
 
 def test_connections_opening_one_new_file_at_once_all_open(tmp_path: Path) -> None:
