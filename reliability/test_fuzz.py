@@ -118,11 +118,14 @@ def test_an_events_json_decodes_to_a_round_tripping_event_or_a_typed_error(
         assert from_stored(to_stored(decoded)) == decoded
 
 
-_CALL_KINDS = ["start", "submit", "query", "update", "wait", "describe", "history", "list", "count"]
+_CALL_KINDS = [
+    "start", "submit", "query", "update", "wait", "describe", "history", "list", "count", "queues",
+]  # fmt: skip
 call_like = st.fixed_dictionaries(
     {"call": st.sampled_from(_CALL_KINDS), "workflow_id": json_values},
     optional={
         "name": json_values,
+        "queue": json_values,
         "timeout": json_values,
         "wait": json_values,
         "kind": json_values,

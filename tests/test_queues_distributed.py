@@ -59,6 +59,12 @@ async def test_the_global_limit_holds_across_engines_and_a_sigkill(
         for n, run in enumerate(runs):
             await client.start_workflow("throttled", n, id=run, task_queue="throttled")
 
+        # Asked over NATS, answered by whichever engine from the shared store.
+        in_flight = await client.describe_queue("throttled")
+        assert in_flight.queue == "throttled"
+        assert in_flight.running <= LIMIT
+        assert 0 < in_flight.queued + in_flight.running <= RUNS
+
         async def some_completed() -> bool:
             done = await client.count_workflows(status=WorkflowStatus.COMPLETED)
             return done >= LIMIT
@@ -72,6 +78,11 @@ async def test_the_global_limit_holds_across_engines_and_a_sigkill(
         await eventually(all_completed, "every run completing")
         results = [await client.get_handle(run).result() for run in runs]
         histories = await client_histories(client, runs)
+        drained = await client.describe_queue("throttled")
+        listed = {stats.queue: stats for stats in await client.list_queues()}
+    assert (drained.queued, drained.running) == (0, 0)
+    assert {"throttled", "apis", "paced", "ranked"} <= set(listed)
+    assert listed["throttled"] == drained
     assert results == list(range(RUNS))
     spans = [passage_of(history) for history in histories.values()]
     assert most_at_once(spans) <= LIMIT

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from aion_core import Engine, MemoryEventStore, WorkflowStatus, activity, workflow
+from aion_core import Client, Engine, MemoryEventStore, WorkflowStatus, activity, workflow
 from aion_core.errors import ConfigurationError, DuplicateStartError
 from aion_core.store.queues import QueuedRun, QueueLimits, QueueSlot, choose_admissions
 from aion_core.testing.flow import (
@@ -422,3 +422,21 @@ async def test_a_debounced_run_waiting_at_a_restart_starts_after_it(sql_url: str
     # The new engine learns of the queue from the run it recovers: nothing else names it.
     async with Engine(sql_url, workflows=[echo]) as engine:
         assert await asyncio.wait_for(engine.get_handle("later").result(), 60) == "kept"
+
+
+async def test_a_client_describes_queues_through_the_transport(sql_url: str) -> None:
+    url = "inproc://queues-through-the-transport"
+    async with Engine(sql_url, transport=url, workflows=[blocker], activities=[blocked]) as engine:
+        engine.configure_queue("narrow", global_concurrency=1)
+        async with await Client.connect(url) as client:
+            held = await client.start_workflow(blocker, id="held", task_queue="narrow")
+            await client.start_workflow(blocker, id="waiting", task_queue="narrow")
+            await _until(engine, held.workflow_id, WorkflowStatus.RUNNING)
+            described = await client.describe_queue("narrow")
+            listed = await client.list_queues()
+            with pytest.raises(ConfigurationError, match="needs a task queue name"):
+                await client.describe_queue("")
+            release.set()
+    assert (described.queue, described.queued, described.running) == ("narrow", 1, 1)
+    assert [stats.queue for stats in listed] == ["narrow"]
+    assert listed[0] == described

@@ -31,6 +31,7 @@ from aion_core.events import (
     WorkflowStatus,
 )
 from aion_core.failures import exception_from_failure, failure_from_exception
+from aion_core.store.queues import QueueStats
 from aion_core.store.records import WorkflowRecord
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "HistoryCall",
     "ListCall",
     "QueryCall",
+    "QueuesCall",
     "Reply",
     "StartCall",
     "SubmitCall",
@@ -183,6 +185,18 @@ class CountCall(_Filter):
     reply_type: ClassVar[Any] = int
 
 
+class QueuesCall(WireMessage):
+    """Describe one task queue's flow control, or every queue's (any engine answers)."""
+
+    call: Literal["queues"] = "queues"
+    workflow_id: Literal[""] = ""
+    """No workflow: every call names one, and transports route by it when `owner_only`."""
+    queue: str | None = Field(default=None, min_length=1)
+    """The queue to describe; None: every queue configured or holding runs."""
+    reply_type: ClassVar[Any] = list[QueueStats]
+    owner_only: ClassVar[bool] = False
+
+
 Call: TypeAlias = Annotated[
     StartCall
     | SubmitCall
@@ -192,7 +206,8 @@ Call: TypeAlias = Annotated[
     | DescribeCall
     | HistoryCall
     | ListCall
-    | CountCall,
+    | CountCall
+    | QueuesCall,
     Field(discriminator="call"),
 ]
 

@@ -22,6 +22,7 @@ from aion_core.calls import (
     HistoryCall,
     ListCall,
     QueryCall,
+    QueuesCall,
     StartCall,
     SubmitCall,
     UpdateCall,
@@ -59,6 +60,7 @@ from aion_core.events import (
 from aion_core.failures import exception_from_failure
 from aion_core.handle import WorkflowHandle
 from aion_core.interceptors import ClientCall, ClientInterceptor, chain_calls
+from aion_core.store.queues import QueueStats
 from aion_core.store.records import WorkflowRecord
 from aion_core.workflow import HANDLER_MARK, handler_definition
 
@@ -511,6 +513,25 @@ class WorkflowOperations:
         )  # fmt: skip
         count: int = await self.route(call)
         return count
+
+    async def describe_queue(self, name: str) -> QueueStats:
+        """A task queue's flow control now: queued, running and throttled runs, per partition.
+
+        Counted from the store, so it covers every engine sharing it.
+
+        Raises:
+            ConfigurationError: No queue name given, or the store has no flow control.
+        """
+        if not name:
+            raise ConfigurationError("describe_queue needs a task queue name, not an empty one")
+        [stats] = await self.route(QueuesCall(queue=name))
+        described: QueueStats = stats
+        return described
+
+    async def list_queues(self) -> list[QueueStats]:
+        """`describe_queue` of every queue configured on the answering engine or holding runs."""
+        stats: list[QueueStats] = await self.route(QueuesCall())
+        return stats
 
 
 def _check_start_options(

@@ -66,7 +66,6 @@ from aion_core.schedules import client as schedules
 from aion_core.schedules.spec import CatchupPolicy, OverlapPolicy, ScheduleDescription
 from aion_core.schedules.workflow import ScheduleWorkflow, schedule_activities
 from aion_core.store.protocol import EventStore
-from aion_core.store.queues import QueueStats
 from aion_core.store.records import WorkflowRecord
 from aion_core.tasks import AttemptReport
 from aion_core.transport import Ownership, TransportClient
@@ -451,18 +450,6 @@ class Engine(CallServing, Service):
         )
         self.queues.store()  # refuse a store without flow control now, not at the first start
         self.queues.configure(settings)
-
-    async def describe_queue(self, name: str) -> QueueStats:
-        """A task queue's flow control now: queued, running and throttled runs, per partition.
-
-        Counted from the store, so it covers every engine sharing it.
-        """
-        return await self.queues.stats(name)
-
-    async def list_queues(self) -> list[QueueStats]:
-        """`describe_queue` of every queue configured here or holding queued or admitted runs."""
-        names = {s.name for s in self.queues.queues} | set(await self.queues.store().queue_names())
-        return [await self.queues.stats(name) for name in sorted(names)]
 
     # --- after each durable append -------------------------------------------------------------
 

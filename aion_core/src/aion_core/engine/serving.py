@@ -25,6 +25,7 @@ from aion_core.calls import (
     HistoryCall,
     ListCall,
     QueryCall,
+    QueuesCall,
     StartCall,
     SubmitCall,
     UpdateCall,
@@ -51,6 +52,7 @@ from aion_core.events import (
     WorkflowStatus,
 )
 from aion_core.operations import WorkflowOperations
+from aion_core.store.queues import QueueStats
 from aion_core.store.records import WorkflowFilter
 
 if TYPE_CHECKING:
@@ -271,6 +273,8 @@ class CallServing(WorkflowOperations):
             if not events and call.after_seq == 0:
                 raise WorkflowNotFoundError(call.workflow_id)
             return events
+        if isinstance(call, QueuesCall):
+            return await self._queue_stats(call.queue)
         assert isinstance(call, ListCall | CountCall)
         query = WorkflowFilter(
             statuses=call.statuses,
@@ -283,6 +287,19 @@ class CallServing(WorkflowOperations):
         if isinstance(call, ListCall):
             return await self.store.list_workflows(query)
         return await self.store.count_workflows(query)
+
+    async def _queue_stats(self, queue: str | None) -> list[QueueStats]:
+        """`queue`'s flow control now, or every queue's: configured here or holding runs.
+
+        Counted from the store, so it covers every engine sharing it.
+
+        Raises:
+            ConfigurationError: The store has no flow control.
+        """
+        if queue is not None:
+            return [await self.queues.stats(queue)]
+        names = {s.name for s in self.queues.queues} | set(await self.queues.store().queue_names())
+        return [await self.queues.stats(name) for name in sorted(names)]
 
 
 def _carries_caller_values(call: Call) -> bool:
