@@ -36,6 +36,7 @@ from aion_core.errors import (
     DuplicateStartError,
     NoReplyError,
     WorkflowFailureError,
+    WorkflowNotFoundError,
 )
 from aion_core.events import (
     Event,
@@ -131,6 +132,7 @@ class WorkflowOperations:
         run_id: str | None = None,
     ) -> str:
         """Record `body` for `workflow_id` through its owner's runner; the run it went to."""
+        _check_workflow_id(workflow_id)
         call = SubmitCall(workflow_id=workflow_id, kind=kind, body=body, run_id=run_id)
         run: str = await self.route(call)
         return run
@@ -144,6 +146,7 @@ class WorkflowOperations:
         Raises:
             WorkflowNotFoundError: No such workflow.
         """
+        _check_workflow_id(workflow_id)
         while True:
             call = WaitCall(workflow_id=workflow_id, wait=WAIT_SLICE, open_run=open_run)
             open_run = None
@@ -203,6 +206,7 @@ class WorkflowOperations:
             PayloadValidationError: The arguments do not fit the handler.
             PayloadTooLargeError: An argument is over ``max_payload_bytes`` (nothing recorded).
         """
+        _check_workflow_id(workflow_id)
         name, types, _ = await self._handler_types_in(workflow_id, "signal", signal)
         payloads = to_payloads(args, types, f"signal {name!r}", max_bytes=self.max_payload_bytes)
 
@@ -224,6 +228,7 @@ class WorkflowOperations:
             QueryTimeout: No answer within `timeout` (the engine's `query_timeout` by default).
             WorkflowNotFoundError: No such workflow.
         """
+        _check_workflow_id(workflow_id)
         name, types, return_type = await self._handler_types_in(workflow_id, "query", query)
         args_payloads = to_payloads(
             args, types, f"query {name!r}", max_bytes=self.max_payload_bytes
@@ -246,6 +251,7 @@ class WorkflowOperations:
         Returns the handler's value; raises its error (an `ApplicationError`
         carrying the recorded failure) or `UpdateRejectedError`.
         """
+        _check_workflow_id(workflow_id)
         name, types, return_type = await self._handler_types_in(workflow_id, "update", update)
         payloads = to_payloads(args, types, f"update {name!r}", max_bytes=self.max_payload_bytes)
 
@@ -313,6 +319,7 @@ class WorkflowOperations:
         Raises:
             WorkflowNotFoundError: No such workflow.
         """
+        _check_workflow_id(workflow_id)
         record: WorkflowRecord = await self.route(DescribeCall(workflow_id=workflow_id))
         return record
 
@@ -322,6 +329,7 @@ class WorkflowOperations:
         Raises:
             WorkflowNotFoundError: No such workflow.
         """
+        _check_workflow_id(workflow_id)
         events: list[Event] = await self.route(HistoryCall(workflow_id=workflow_id))
         return events
 
@@ -532,6 +540,16 @@ class WorkflowOperations:
         """`describe_queue` of every queue configured on the answering engine or holding runs."""
         stats: list[QueueStats] = await self.route(QueuesCall())
         return stats
+
+
+def _check_workflow_id(workflow_id: str) -> None:
+    """Refuse an empty workflow id as the typed error a missing workflow gets.
+
+    Raises:
+        WorkflowNotFoundError: `workflow_id` is empty (no workflow has that id).
+    """
+    if not workflow_id:
+        raise WorkflowNotFoundError(workflow_id)
 
 
 def _check_start_options(
