@@ -93,9 +93,13 @@ def main() -> None:
         fsync = measure_fsync(Path(temp), seconds)
         commit = measure_sqlite_commit(Path(temp), seconds)
     emit(Measurement("floor_fsync", "machine", "disk", fsync * 1000, "ms", "lower", {}))
-    loop = measure_python_loop(PYTHON_LOOP_CALLS // 10 if args.smoke else PYTHON_LOOP_CALLS)
-    loop_details = {"calls": PYTHON_LOOP_CALLS // 10 if args.smoke else PYTHON_LOOP_CALLS}
-    emit(Measurement("cpu_python_loop", "machine", "cpu", loop * 1000, "ms", "lower", loop_details))
+    calls = PYTHON_LOOP_CALLS // 10 if args.smoke else PYTHON_LOOP_CALLS
+    loop = measure_python_loop(calls)
+    emit(
+        Measurement(
+            "cpu_python_loop", "machine", "cpu", loop * 1000, "ms", "lower", {"calls": calls}
+        )
+    )
     w3_floor = {"commits_per_w3": COMMITS_PER_W3, "w3_floor_ms": commit * 1000 * COMMITS_PER_W3}
     sqlite_commit = commit * 1000
     emit(

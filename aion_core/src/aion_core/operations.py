@@ -532,9 +532,8 @@ class WorkflowOperations:
         """
         if not name:
             raise ConfigurationError("describe_queue needs a task queue name, not an empty one")
-        [stats] = await self.route(QueuesCall(queue=name))
-        described: QueueStats = stats
-        return described
+        stats: list[QueueStats] = await self.route(QueuesCall(queue=name))
+        return stats[0]
 
     async def list_queues(self) -> list[QueueStats]:
         """`describe_queue` of every queue configured on the answering engine or holding runs."""

@@ -24,6 +24,7 @@ from aion_core.errors import (
     WorkflowNotFoundError,
 )
 from aion_core.events import (
+    CLOSING_EVENT_TYPES,
     ChildWorkflowCancelled,
     ChildWorkflowCompleted,
     ChildWorkflowFailed,
@@ -40,7 +41,6 @@ from aion_core.events import (
     WorkflowFailed,
     WorkflowStarted,
     WorkflowTerminated,
-    WorkflowTimedOut,
 )
 from aion_core.failures import failure_from_exception
 from aion_core.runtime.children import CHILD_OUTCOMES
@@ -60,11 +60,7 @@ _CONCERNING_CHILDREN = frozenset(
     {
         "ChildWorkflowStarted",
         *(outcome.model_fields["type"].default for outcome in CHILD_OUTCOMES),
-        "WorkflowCompleted",
-        "WorkflowFailed",
-        "WorkflowCancelled",
-        "WorkflowTerminated",
-        "WorkflowTimedOut",
+        *(CLOSING_EVENT_TYPES - {"WorkflowContinuedAsNew"}),
     }
 )
 """The event types `ChildCoordinator.recorded` acts on, by name: every event of every
@@ -97,14 +93,7 @@ class ChildCoordinator:
             self._start(workflow_id, event.run_id, body, as_stored=True)
         elif isinstance(body, CHILD_OUTCOMES):
             self._in_hand.discard((workflow_id, event.run_id, body.child_id))
-        elif isinstance(
-            body,
-            WorkflowCompleted
-            | WorkflowFailed
-            | WorkflowCancelled
-            | WorkflowTerminated
-            | WorkflowTimedOut,
-        ):
+        else:  # the run closed (not continued as new)
             record = runner.recorder.workflow if runner.recorder is not None else None
             if record is None or record.parent_workflow_id is not None:
                 self._spawn(self._report_to_parent(workflow_id, event))

@@ -47,6 +47,7 @@ from aion_core.errors import (
     WorkflowClosedError,
 )
 from aion_core.events import (
+    CLOSING_EVENT_TYPES,
     ActivityCancelRequested,
     ActivityScheduled,
     Event,
@@ -486,7 +487,7 @@ class Engine(CallServing, Service):
                 waiter = self._update_waiters.pop((workflow_id, body.update_id), None)
                 if waiter is not None and not waiter.done():
                     waiter.set_result(body)
-            elif body.type in _CLOSES_RUN:
+            elif body.type in CLOSING_EVENT_TYPES:
                 self.activities.abandon_run(workflow_id, event.run_id)
                 deadline = self._deadlines.pop((workflow_id, event.run_id), None)
                 if deadline is not None and deadline is not asyncio.current_task():
@@ -627,17 +628,7 @@ class Engine(CallServing, Service):
         return await schedules.list_schedules(self)
 
 
-_CLOSES_RUN = frozenset(
-    {
-        "WorkflowCompleted",
-        "WorkflowFailed",
-        "WorkflowCancelled",
-        "WorkflowTerminated",
-        "WorkflowTimedOut",
-        "WorkflowContinuedAsNew",
-    }
-)
-_HAS_EFFECTS = _CLOSES_RUN | {
+_HAS_EFFECTS = CLOSING_EVENT_TYPES | {
     "TimerStarted",
     "WorkflowReopened",
     "ActivityCancelRequested",
